@@ -1,0 +1,33 @@
+"""gunicorn settings shared by the three services (each file below only names its port).
+
+Run: gunicorn -c deploy/gunicorn.conf.py services.cases.wsgi:app   (GUNICORN_BIND picks the port)
+"""
+import multiprocessing
+import os
+
+# Every service listens on its own port; the per-service wrappers set the default.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8001")
+# 2 x cores + 1 is gunicorn's guidance for sync workers; overridable for small boxes and tests.
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# gthread lets one worker overlap the database/broker waits of a few requests.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+# Providers retry webhooks that take too long; 30 s keeps a stuck request from pinning a worker.
+timeout = 30
+graceful_timeout = 20
+# Behind a proxy, keep-alive above the proxy's idle timeout avoids spurious 502s.
+keepalive = 75
+# Apps are built after fork (no preload): nothing connects before gunicorn forks anyway,
+# and each worker gets its own database pool and broker connections.
+preload_app = False
+# Logs go to stderr as JSON lines from the app; gunicorn's access log would repeat request
+# lines with query strings that can hold personal data, so it stays off.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn's control socket (a shared ~/.gunicorn path by default) would clash between the
+# three masters on one machine; ops use signals instead.
+control_socket_disable = True
+# Recycle workers now and then so a slow leak never becomes an outage.
+max_requests = 10000
+max_requests_jitter = 1000

@@ -1,0 +1,1 @@
+"""cases: owners, arrears, collection cases, and what happened to each."""

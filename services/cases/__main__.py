@@ -1,0 +1,48 @@
+"""cases command line: `python -m services.cases migrate|worker|token|demo`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from services.cases.config import load_settings
+from shared.db import make_engine
+from shared.logs import configure_logging
+from shared.migrations import upgrade
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.cases")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="bring the cases database to the newest schema")
+    commands.add_parser("worker", help="consume events and relay the outbox")
+    token = commands.add_parser("token", help="issue a staff token")
+    token.add_argument("--sub", required=True, help="who the token is for")
+    token.add_argument("--role", default="admin", choices=("collector", "supervisor", "manager", "admin"))
+    token.add_argument("--community", action="append", default=[], help="repeat for each community")
+    commands.add_parser("demo", help="load a little demo data (idempotent)")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    configure_logging("cases", settings.log_level)
+    if args.command == "migrate":
+        upgrade(Path(__file__).parent / "migrations", settings.cases_database_url)
+    elif args.command == "worker":
+        from services.cases.handlers import EVENT_HANDLERS
+        from services.cases.tables import inbox, outbox
+        from shared.dispatch import InboxDispatcher
+        from shared.worker import run_worker
+
+        engine = make_engine(settings.cases_database_url)
+        run_worker(settings, "cases", engine, outbox, InboxDispatcher(engine, inbox, EVENT_HANDLERS))
+    elif args.command == "token":
+        from shared.auth import issue_token
+
+        print(issue_token(settings.secret_key, args.sub, args.role, args.community))
+    elif args.command == "demo":
+        from services.cases.demo import load_demo
+
+        load_demo(make_engine(settings.cases_database_url))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The cases domain: commands, events and rules, standard library only."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+FIRST_STAGE = "reminder"
+
+# Delivery reports arrive out of order; a message's status only ever moves forward.
+_STATUS_RANK = {
+    "accepted": 0, "queued": 0, "sending": 0,
+    "sent": 1, "processed": 1, "deferred": 1,
+    "delivered": 2,
+    "undelivered": 3, "failed": 3, "canceled": 3, "bounce": 3, "dropped": 3,
+    "open": 4, "click": 4,
+}
+
+
+@dataclass(frozen=True)
+class OwnerDetails:
+    name: str
+    phone: str | None
+    email: str | None
+    locale: str = "zh-CN"
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    community: str
+    amount_owed: Decimal
+    owner: OwnerDetails
+
+    def reminder_channels(self) -> list[str]:
+        """Channels the first reminder can use: those the owner has an address for."""
+        channels = []
+        if self.owner.phone:
+            channels.append("sms")
+        if self.owner.email:
+            channels.append("email")
+        return channels
+
+
+def later_status(current: str | None, reported: str) -> str:
+    """The status a message should show after `reported` arrives."""
+    if current is None:
+        return reported
+    return reported if _STATUS_RANK.get(reported, 0) >= _STATUS_RANK.get(current, 0) else current

@@ -1,0 +1,3 @@
+from services.cases.app import create_app
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""gateway: the public edge where owners and providers reach us."""

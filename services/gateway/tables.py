@@ -1,0 +1,19 @@
+"""The gateway database: what it has accepted (for deduplication) and its outbox."""
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table
+
+from shared.outbox import outbox_table
+
+metadata = MetaData()
+
+# One row per provider delivery we accepted: a retried webhook finds its key here.
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("message_id", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = outbox_table(metadata)

@@ -1,0 +1,96 @@
+"""Twilio webhooks: delivery status callbacks and inbound SMS from owners."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, current_app, request
+from marshmallow import EXCLUDE, ValidationError, fields, validate
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.twiml.messaging_response import MessagingResponse
+
+from services.gateway.acceptance import accept_once
+from services.gateway.signatures import twilio_signature_valid
+from shared.envelope import new_event
+from shared.events import DELIVERY_STATUSES
+from shared.schemas import StrictSchema
+from shared.web import error_response
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+class TwilioForm(StrictSchema):
+    class Meta:
+        # Twilio adds parameters over time; we read the ones we need and keep the signature whole.
+        unknown = EXCLUDE
+
+
+class StatusCallback(TwilioForm):
+    MessageSid = fields.Str(required=True, validate=validate.Regexp(r"^(SM|MM)[0-9a-fA-F]{32}$"))
+    MessageStatus = fields.Str(required=True, validate=validate.OneOf(DELIVERY_STATUSES))
+    ErrorCode = fields.Str(load_default=None)
+
+
+class InboundSms(TwilioForm):
+    MessageSid = fields.Str(required=True, validate=validate.Regexp(r"^(SM|MM)[0-9a-fA-F]{32}$"))
+    From = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    To = fields.Str(load_default=None)
+    Body = fields.Str(load_default="", validate=validate.Length(max=10_000))
+
+
+def _verified() -> bool:
+    settings = current_app.config["SETTINGS"]
+    if twilio_signature_valid(settings.twilio_auth_token, settings.gateway_public_url, request):
+        return True
+    log.warning("webhook signature rejected", extra={"path": request.path})
+    return False
+
+
+def _accept(key: str, event) -> Response | None:
+    """Store the event durably; a 503 (so Twilio retries) if that is impossible right now."""
+    try:
+        accept_once(current_app.extensions["gateway.db"], key, event)
+    except SQLAlchemyError:
+        log.exception("could not store webhook event")
+        return error_response(503, "Temporarily unable to accept; please retry.")
+    return None
+
+
+@bp.post("/twilio/status")
+def twilio_status():
+    if not _verified():
+        return error_response(403, "Signature check failed.")
+    try:
+        form = StatusCallback().load(request.form.to_dict())
+    except ValidationError as exc:
+        return error_response(400, "Not a Twilio status callback.", exc.messages)
+    notification_id = request.args.get("n") or None
+    try:
+        event = new_event("delivery.reported", {
+            "provider": "twilio", "channel": "sms", "provider_message_id": form["MessageSid"],
+            "notification_id": notification_id, "status": form["MessageStatus"],
+            "error_code": form["ErrorCode"], "reported_at": datetime.now(timezone.utc),
+        })
+    except ValidationError as exc:
+        return error_response(400, "Bad notification reference.", exc.messages)
+    key = f"twilio-status:{form['MessageSid']}:{form['MessageStatus']}"
+    return _accept(key, event) or Response(status=204)
+
+
+@bp.post("/twilio/sms")
+def twilio_inbound_sms():
+    if not _verified():
+        return error_response(403, "Signature check failed.")
+    try:
+        form = InboundSms().load(request.form.to_dict())
+    except ValidationError as exc:
+        return error_response(400, "Not a Twilio inbound message.", exc.messages)
+    event = new_event("owner.replied", {
+        "channel": "sms", "sender": form["From"], "recipient": form["To"], "body": form["Body"],
+        "provider_message_id": form["MessageSid"], "received_at": datetime.now(timezone.utc),
+    })
+    failure = _accept(f"twilio-sms:{form['MessageSid']}", event)
+    if failure is not None:
+        return failure
+    return Response(str(MessagingResponse()), mimetype="application/xml")

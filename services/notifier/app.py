@@ -1,0 +1,47 @@
+"""The notifier Flask application: health, and what was sent to an owner."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, jsonify
+from sqlalchemy import select
+
+from services.notifier.config import load_settings
+from services.notifier.tables import send_ledger
+from shared.auth import require_staff
+from shared.db import database_ready, make_engine
+from shared.logs import configure_logging
+from shared.messaging import broker_ready
+from shared.web import health_blueprint, install_correlation_id, install_error_handlers
+
+sends = Blueprint("sends", __name__, url_prefix="/api/v1")
+
+
+@sends.get("/owners/<owner_id>/sends")
+@require_staff()
+def owner_sends(owner_id: str):
+    """Every send for an owner with its ledger status (sent, failed, unknown, ...)."""
+    columns = [c for c in send_ledger.c if c.name != "owner_id"]
+    with current_app.extensions["notifier.db"].connect() as connection:
+        rows = connection.execute(
+            select(*columns).where(send_ledger.c.owner_id == owner_id)
+            .order_by(send_ledger.c.claimed_at.desc()).limit(500)
+        ).mappings().all()
+    return jsonify(items=[{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+                          for r in rows])
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = load_settings()
+    configure_logging("notifier", settings.log_level)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, MAX_CONTENT_LENGTH=1 << 20)
+    app.config.update(config or {})
+    engine = make_engine(app.config.get("DATABASE_URL", settings.notifier_database_url))
+    app.extensions["notifier.db"] = engine
+    install_error_handlers(app)
+    install_correlation_id(app)
+    app.register_blueprint(health_blueprint({
+        "database": lambda: database_ready(engine),
+        "broker": lambda: broker_ready(settings.broker_url),
+    }))
+    app.register_blueprint(sends)
+    return app

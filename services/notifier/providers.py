@@ -1,0 +1,159 @@
+"""SMS and email providers behind one small port, with their failures sorted three ways.
+
+- `ProviderRefused`: permanent for this address (Twilio 21211/21610, SendGrid 400); never retried.
+- `ProviderUnavailable`: nothing was sent (429, connection refused, auth); retry later.
+- `OutcomeUnknown`: the request went out but no answer came back (timeout, 5xx); the message
+  may have been sent, so it must be reconciled, never blindly repeated.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.error
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from python_http_client.exceptions import HTTPError as SendGridHTTPError
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import CustomArg, Mail
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client as TwilioClient
+
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ProviderError(Exception):
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class ProviderRefused(ProviderError):
+    pass
+
+
+class ProviderUnavailable(ProviderError):
+    pass
+
+
+class OutcomeUnknown(ProviderError):
+    pass
+
+
+@dataclass(frozen=True)
+class Sms:
+    to: str
+    body: str
+    status_callback: str | None
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+    notification_id: str
+
+
+class TwilioSms:
+    name = "twilio"
+
+    def __init__(self, settings: Settings):
+        self.client = TwilioClient(
+            settings.twilio_account_sid, settings.twilio_auth_token,
+            http_client=TwilioHttpClient(timeout=settings.provider_timeout),
+        )
+        if settings.twilio_api_base_url:
+            self.client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+        sender = settings.twilio_from
+        self.sender = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
+
+    def send(self, sms: Sms) -> str:
+        try:
+            message = self.client.messages.create(
+                to=sms.to, body=sms.body, status_callback=sms.status_callback, **self.sender
+            )
+        except TwilioRestException as exc:
+            raise _sorted_twilio_error(exc) from exc
+        except requests.exceptions.ConnectionError as exc:
+            # ConnectTimeout is a ConnectionError too: the request never reached Twilio.
+            raise ProviderUnavailable(f"cannot reach Twilio: {type(exc).__name__}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise OutcomeUnknown("Twilio did not answer in time") from exc
+        return message.sid
+
+
+def _sorted_twilio_error(exc: TwilioRestException) -> ProviderError:
+    code = str(exc.code) if exc.code is not None else None
+    if exc.status == 429 or exc.status in (401, 403):
+        return ProviderUnavailable(f"Twilio answered {exc.status}", code)
+    if exc.status >= 500:
+        return OutcomeUnknown(f"Twilio answered {exc.status}", code)
+    return ProviderRefused(f"Twilio refused the message ({exc.status})", code)
+
+
+class SendGridEmail:
+    name = "sendgrid"
+
+    def __init__(self, settings: Settings):
+        self.client = SendGridAPIClient(settings.sendgrid_api_key, host=settings.sendgrid_api_host)
+        self.client.client.timeout = settings.provider_timeout
+        self.sender = settings.sendgrid_from_email
+
+    def send(self, email: Email) -> str:
+        mail = Mail(from_email=self.sender, to_emails=email.to, subject=email.subject,
+                    plain_text_content=email.text)
+        # Comes back on every event webhook, so delivery reports find the notification.
+        mail.custom_arg = CustomArg("notification_id", email.notification_id)
+        try:
+            response = self.client.send(mail)
+        except SendGridHTTPError as exc:
+            raise _sorted_sendgrid_error(exc) from exc
+        except urllib.error.URLError as exc:
+            raise ProviderUnavailable(f"cannot reach SendGrid: {exc.reason!r}") from exc
+        except TimeoutError as exc:
+            raise OutcomeUnknown("SendGrid did not answer in time") from exc
+        return response.headers.get("X-Message-Id") or ""
+
+
+def _sorted_sendgrid_error(exc: SendGridHTTPError) -> ProviderError:
+    status = exc.status_code
+    if status == 429 or status in (401, 403):
+        return ProviderUnavailable(f"SendGrid answered {status}", str(status))
+    if status >= 500:
+        return OutcomeUnknown(f"SendGrid answered {status}", str(status))
+    return ProviderRefused(f"SendGrid refused the message ({status})", str(status))
+
+
+class ConsoleOutbox:
+    """Development provider: keeps what would have been sent in a JSON-lines file."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, settings: Settings, channel: str):
+        self.path = Path(settings.data_dir) / "console_outbox.jsonl"
+        self.channel = channel
+        self.name = "console"
+
+    def send(self, message: Sms | Email) -> str:
+        message_id = f"console-{uuid.uuid4().hex}"
+        record = {"id": message_id, "channel": self.channel, **message.__dict__}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        log.info("console provider kept a message", extra={"channel": self.channel, "file": str(self.path)})
+        return message_id
+
+
+def sms_provider(settings: Settings):
+    return TwilioSms(settings) if settings.sms_provider == "twilio" else ConsoleOutbox(settings, "sms")
+
+
+def email_provider(settings: Settings):
+    return SendGridEmail(settings) if settings.email_provider == "sendgrid" else ConsoleOutbox(settings, "email")

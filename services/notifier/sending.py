@@ -1,0 +1,91 @@
+"""Send what cases asks for: each channel once, with the outcome reported back on the bus."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine
+
+from services.notifier import ledger, templates
+from services.notifier.providers import (
+    Email, OutcomeUnknown, ProviderRefused, ProviderUnavailable, Sms,
+)
+from services.notifier.tables import outbox
+from shared.envelope import Envelope, new_event
+from shared.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
+
+
+class ReminderSender:
+    def __init__(self, engine: Engine, sms_provider, email_provider, gateway_public_url: str):
+        self.engine = engine
+        self.providers = {"sms": sms_provider, "email": email_provider}
+        self.gateway_public_url = gateway_public_url
+
+    def __call__(self, event: Envelope) -> None:
+        """Send every requested channel; a transient failure raises after the others are tried."""
+        p = event.payload
+        notification_id = str(p["notification_id"])
+        transient: ProviderUnavailable | None = None
+        for channel in p["channels"]:
+            if channel not in self.providers:
+                log.warning("channel not handled yet", extra={"channel": channel})
+                continue
+            try:
+                self._send_once(notification_id, channel, p)
+            except ProviderUnavailable as exc:
+                transient = exc
+        if transient is not None:
+            raise transient
+
+    def _send_once(self, notification_id: str, channel: str, p: dict) -> None:
+        recipient = p["recipient"]
+        with self.engine.begin() as connection:
+            claim = ledger.claim(connection, notification_id, channel, p["case_id"], recipient["owner_id"])
+        if not claim.granted:
+            log.info("send already handled", extra={"notification_id": notification_id,
+                                                    "channel": channel, "status": claim.status})
+            return
+        provider = self.providers[channel]
+        message = self._compose(notification_id, channel, p)
+        try:
+            provider_id = provider.send(message)
+        except ProviderUnavailable as exc:
+            self._finish(notification_id, channel, "retry", error_code=exc.code)
+            raise
+        except ProviderRefused as exc:
+            self._finish(notification_id, channel, "failed", provider.name, p, error_code=exc.code)
+            return
+        except OutcomeUnknown as exc:
+            log.warning("send outcome unknown; not repeating", extra={
+                "notification_id": notification_id, "channel": channel, "error": str(exc)})
+            self._finish(notification_id, channel, "unknown", error_code=exc.code or "timeout")
+            return
+        self._finish(notification_id, channel, "sent", provider.name, p, provider_message_id=provider_id)
+
+    def _compose(self, notification_id: str, channel: str, p: dict):
+        recipient = p["recipient"]
+        values = {"name": recipient["name"], **{k: str(v) for k, v in p["context"].items()},
+                  "amount": p["context"].get("amount_owed", "")}
+        if channel == "sms":
+            callback = f"{self.gateway_public_url}/webhooks/twilio/status?n={notification_id}"
+            return Sms(recipient["phone"], templates.render_sms(p["template"], recipient["locale"], values), callback)
+        subject, text = templates.render_email(p["template"], recipient["locale"], values)
+        return Email(recipient["email"], subject, text, notification_id)
+
+    def _finish(self, notification_id: str, channel: str, status: str, provider: str | None = None,
+                p: dict | None = None, **fields) -> None:
+        with self.engine.begin() as connection:
+            ledger.record(connection, notification_id, channel, status, provider=provider, **fields)
+            if status == "sent":
+                add_to_outbox(connection, outbox, new_event("message.sent", {
+                    "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
+                    "provider": provider, "provider_message_id": fields["provider_message_id"],
+                    "sent_at": datetime.now(timezone.utc),
+                }))
+            elif status == "failed":
+                add_to_outbox(connection, outbox, new_event("message.failed", {
+                    "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
+                    "provider": provider, "error_code": fields.get("error_code"), "permanent": True,
+                }))

@@ -1,0 +1,1 @@
+"""Code the three services share: config, topology, schemas, logging, auth."""

@@ -1,0 +1,112 @@
+"""Typed settings read from the environment, with embedded defaults for development.
+
+Every service reads its configuration through `Settings.from_env()`; in production
+(`APP_ENV=production`) a missing secret stops the service at start with a clear message.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me"
+DEV_TWILIO_SID = "AC00000000000000000000000000000000"
+DEV_TWILIO_TOKEN = "dev-twilio-auth-token"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a service that can start."""
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    data_dir: Path
+    broker_url: str
+    cases_database_url: str
+    notifier_database_url: str
+    gateway_database_url: str
+    secret_key: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_from: str
+    twilio_api_base_url: str
+    sendgrid_api_key: str
+    sendgrid_from_email: str
+    sendgrid_api_host: str
+    sendgrid_webhook_public_key: str
+    gateway_public_url: str
+    sms_provider: str
+    email_provider: str
+    provider_timeout: float
+    log_level: str
+    broker_namespace: str
+    outbox_poll_seconds: float
+    explicit: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("DATA_DIR") or REPO_ROOT / "var")
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, "").strip() or default
+
+        def sqlite(name: str) -> str:
+            return f"sqlite:///{data_dir / name}.sqlite"
+
+        settings = cls(
+            env=get("APP_ENV", "development"),
+            data_dir=data_dir,
+            broker_url=get("BROKER_URL", f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"),
+            cases_database_url=get("CASES_DATABASE_URL", sqlite("cases")),
+            notifier_database_url=get("NOTIFIER_DATABASE_URL", sqlite("notifier")),
+            gateway_database_url=get("GATEWAY_DATABASE_URL", sqlite("gateway")),
+            secret_key=get("SECRET_KEY", DEV_SECRET),
+            twilio_account_sid=get("TWILIO_ACCOUNT_SID", DEV_TWILIO_SID),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN),
+            twilio_from=get("TWILIO_FROM", "+15005550006"),
+            twilio_api_base_url=get("TWILIO_API_BASE_URL"),
+            sendgrid_api_key=get("SENDGRID_API_KEY", "SG.dev-key"),
+            sendgrid_from_email=get("SENDGRID_FROM_EMAIL", "billing@example.com"),
+            sendgrid_api_host=get("SENDGRID_API_HOST", "https://api.sendgrid.com"),
+            sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+            gateway_public_url=get("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8003").rstrip("/"),
+            sms_provider=get("SMS_PROVIDER", "console"),
+            email_provider=get("EMAIL_PROVIDER", "console"),
+            provider_timeout=float(get("PROVIDER_TIMEOUT_SECONDS", "10")),
+            log_level=get("LOG_LEVEL", "INFO"),
+            broker_namespace=get("BROKER_NAMESPACE"),
+            outbox_poll_seconds=float(get("OUTBOX_POLL_SECONDS", "0.1")),
+            explicit=frozenset(k for k, v in env.items() if v.strip()),
+        )
+        settings.check_shape()
+        return settings
+
+    def check_shape(self) -> None:
+        if self.env not in {"development", "test", "production"}:
+            raise ConfigError(f"APP_ENV must be development, test or production, not {self.env!r}")
+        if self.sms_provider not in {"twilio", "console"}:
+            raise ConfigError(f"SMS_PROVIDER must be twilio or console, not {self.sms_provider!r}")
+        if self.email_provider not in {"sendgrid", "console"}:
+            raise ConfigError(f"EMAIL_PROVIDER must be sendgrid or console, not {self.email_provider!r}")
+
+    def require(self, *names: str) -> "Settings":
+        """Stop with a clear message if production lacks any of these variables."""
+        if not self.production:
+            return self
+        missing = [name for name in names if name not in self.explicit]
+        if missing:
+            raise ConfigError(
+                "production mode needs these environment variables set: " + ", ".join(missing)
+            )
+        return self

@@ -1,0 +1,26 @@
+"""Processed message ids, so a consumer's effect happens once per message id."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("message_id", String(64), primary_key=True),
+        Column("type", String(64), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+def first_delivery(connection: Connection, inbox: Table, message_id: str, type_: str) -> bool:
+    """Record the message id in this transaction; False if it was handled before."""
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(inbox).values(
+        message_id=message_id, type=type_, handled_at=datetime.now(timezone.utc)
+    ).on_conflict_do_nothing(index_elements=["message_id"])
+    return connection.execute(statement).rowcount == 1

@@ -1,0 +1,129 @@
+"""Transactional outbox: events are written with the change that caused them, then relayed.
+
+A row is committed in the same transaction as the domain change; the relay publishes pending
+rows with broker confirms and marks them published. A crash between the two republishes the
+row, which the consumers' inboxes absorb (at-least-once on the bus, once in effect).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import (
+    BigInteger, Column, Connection, DateTime, Engine, Index, Integer, MetaData, String, Table,
+    Text, delete, select, update,
+)
+
+from shared.envelope import Envelope
+
+log = logging.getLogger(__name__)
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    table = Table(
+        "outbox",
+        metadata,
+        Column("seq", _ID, primary_key=True, autoincrement=True),
+        Column("message_id", String(64), nullable=False, unique=True),
+        Column("routing_key", String(64), nullable=False),
+        Column("correlation_id", String(128), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+    )
+    Index(
+        "ix_outbox_pending",
+        table.c.seq,
+        postgresql_where=table.c.published_at.is_(None),
+        sqlite_where=table.c.published_at.is_(None),
+    )
+    return table
+
+
+def add_to_outbox(connection: Connection, outbox: Table, *envelopes: Envelope) -> None:
+    """Stage events in the caller's transaction."""
+    if not envelopes:
+        return
+    now = datetime.now(timezone.utc)
+    connection.execute(
+        outbox.insert(),
+        [
+            {
+                "message_id": e.id,
+                "routing_key": e.type,
+                "correlation_id": e.correlation_id,
+                "body": e.to_json(),
+                "created_at": now,
+            }
+            for e in envelopes
+        ],
+    )
+
+
+class OutboxRelay:
+    """Publish pending outbox rows in order, with confirms, and mark them published."""
+
+    def __init__(self, engine: Engine, outbox: Table, publisher, batch_size: int = 500):
+        self.engine = engine
+        self.outbox = outbox
+        self.publisher = publisher
+        self.batch_size = batch_size
+
+    def relay_once(self) -> int:
+        """Publish one batch; return how many rows went out."""
+        table = self.outbox
+        query = (
+            select(table.c.seq, table.c.message_id, table.c.routing_key, table.c.correlation_id, table.c.body)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.seq)
+            .limit(self.batch_size)
+        )
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Two relays never publish the same row at the same time.
+                query = query.with_for_update(skip_locked=True)
+            rows = connection.execute(query).all()
+            if not rows:
+                return 0
+            published, failure = [], None
+            for row in rows:
+                try:
+                    self.publisher.publish_raw(
+                        row.body, row.routing_key, message_id=row.message_id,
+                        correlation_id=row.correlation_id,
+                    )
+                except Exception as exc:  # keep what went out; the rest waits for the next pass
+                    failure = exc
+                    break
+                published.append(row.seq)
+            if published:
+                connection.execute(
+                    update(table)
+                    .where(table.c.seq.in_(published))
+                    .values(published_at=datetime.now(timezone.utc))
+                )
+        if failure is not None:
+            raise failure
+        return len(published)
+
+    def purge_published(self, older_than: timedelta = timedelta(days=7)) -> int:
+        cutoff = datetime.now(timezone.utc) - older_than
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                delete(self.outbox).where(self.outbox.c.published_at < cutoff)
+            )
+            return result.rowcount
+
+    def run(self, stop: threading.Event, poll_seconds: float = 0.1) -> None:
+        """Relay until `stop` is set; a broker or database outage only pauses it."""
+        while not stop.is_set():
+            try:
+                while self.relay_once() == self.batch_size and not stop.is_set():
+                    pass
+            except Exception:
+                log.exception("outbox relay failed; will retry")
+                stop.wait(1.0)
+                continue
+            stop.wait(poll_seconds)

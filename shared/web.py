@@ -1,0 +1,83 @@
+"""Flask glue every service uses: the one JSON error shape, health checks, correlation ids."""
+from __future__ import annotations
+
+import logging
+import uuid
+from http import HTTPStatus
+from typing import Callable
+
+from flask import Blueprint, Flask, g, jsonify, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from shared.logs import bind_correlation_id, reset_correlation_id
+
+log = logging.getLogger(__name__)
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+def error_response(status: int, message: str | None = None, errors: dict | None = None):
+    """The one error shape: {code, status, message, errors}."""
+    try:
+        name = HTTPStatus(status).phrase
+    except ValueError:
+        name = "Error"
+    body = {"code": status, "status": name, "message": message or name, "errors": errors or {}}
+    return jsonify(body), status
+
+
+def install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ValidationError)
+    def invalid(exc: ValidationError):
+        return error_response(422, "The request body is not valid.", _as_dict(exc.messages))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.description)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, InternalServerError.description)
+
+
+def _as_dict(messages) -> dict:
+    return messages if isinstance(messages, dict) else {"_schema": messages}
+
+
+def install_correlation_id(app: Flask) -> None:
+    @app.before_request
+    def bind():
+        value = request.headers.get(CORRELATION_HEADER, "")[:128] or str(uuid.uuid4())
+        g.correlation_token = bind_correlation_id(value)
+        g.correlation_id = value
+
+    @app.after_request
+    def echo(response):
+        response.headers[CORRELATION_HEADER] = g.get("correlation_id", "")
+        return response
+
+    @app.teardown_request
+    def unbind(_exc):
+        token = g.pop("correlation_token", None)
+        if token is not None:
+            reset_correlation_id(token)
+
+
+def health_blueprint(checks: dict[str, Callable[[], bool]]) -> Blueprint:
+    """`/healthz` says the process is alive; `/readyz` checks its broker and database."""
+    health = Blueprint("health", __name__)
+
+    @health.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @health.get("/readyz")
+    def readyz():
+        results = {name: check() for name, check in checks.items()}
+        ready = all(results.values())
+        body = {"status": "ready" if ready else "unavailable",
+                "checks": {k: "ok" if v else "down" for k, v in results.items()}}
+        return jsonify(body), 200 if ready else 503
+
+    return health
