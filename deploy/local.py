@@ -40,7 +40,7 @@ class LocalSystem:
         for service in SERVICES:
             self.run("-m", f"services.{service}", "migrate")
 
-    def start(self) -> "LocalSystem":
+    def start(self) -> LocalSystem:
         for service in SERVICES:
             env = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{self.ports[service]}"}
             self._spawn(f"{service}-web", env, "-m", "gunicorn", "-c",
@@ -49,13 +49,15 @@ class LocalSystem:
         return self
 
     def _spawn(self, name: str, env: dict, *args: str) -> None:
-        out = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT if out else None,
-        )
+        if self.log_dir is None:
+            self.processes[name] = subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT)
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # The child keeps its own copy of the descriptor; ours can close at once.
+        with open(self.log_dir / f"{name}.log", "ab") as out:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -90,7 +92,7 @@ class LocalSystem:
                 process.kill()
                 process.wait()
 
-    def __enter__(self) -> "LocalSystem":
+    def __enter__(self) -> LocalSystem:
         return self
 
     def __exit__(self, *_exc) -> None:

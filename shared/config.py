@@ -54,7 +54,7 @@ class Settings:
         return self.env == "production"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         data_dir = Path(env.get("DATA_DIR") or REPO_ROOT / "var")
 
@@ -100,7 +100,7 @@ class Settings:
         if self.email_provider not in {"sendgrid", "console"}:
             raise ConfigError(f"EMAIL_PROVIDER must be sendgrid or console, not {self.email_provider!r}")
 
-    def require(self, *names: str) -> "Settings":
+    def require(self, *names: str) -> Settings:
         """Stop with a clear message if production lacks any of these variables."""
         if not self.production:
             return self

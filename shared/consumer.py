@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from kombu import Connection, Consumer, Exchange
 from kombu.mixins import ConsumerMixin

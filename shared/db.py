@@ -1,9 +1,10 @@
 """Database engines for the services' own databases (PostgreSQL or embedded SQLite)."""
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
 
 
 def normalise_url(url: str) -> str:
@@ -44,3 +45,20 @@ def database_ready(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every database (SQLite forgets the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime; use timezone-aware UTC")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate
@@ -24,7 +24,7 @@ class Envelope:
     payload: dict[str, Any]
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     version: int = 1
-    occurred_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str = field(default_factory=lambda: current_correlation_id() or str(uuid.uuid4()))
 
     def to_json(self) -> str:

@@ -1,10 +1,12 @@
 """Processed message ids, so a consumer's effect happens once per message id."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table
+from sqlalchemy import Column, Connection, MetaData, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.db import UtcDateTime
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -13,7 +15,7 @@ def inbox_table(metadata: MetaData) -> Table:
         metadata,
         Column("message_id", String(64), primary_key=True),
         Column("type", String(64), nullable=False),
-        Column("handled_at", DateTime(timezone=True), nullable=False),
+        Column("handled_at", UtcDateTime(), nullable=False),
     )
 
 
@@ -21,6 +23,7 @@ def first_delivery(connection: Connection, inbox: Table, message_id: str, type_:
     """Record the message id in this transaction; False if it was handled before."""
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(inbox).values(
-        message_id=message_id, type=type_, handled_at=datetime.now(timezone.utc)
-    ).on_conflict_do_nothing(index_elements=["message_id"])
-    return connection.execute(statement).rowcount == 1
+        message_id=message_id, type=type_, handled_at=datetime.now(UTC)
+    ).on_conflict_do_nothing(index_elements=["message_id"]).returning(inbox.c.message_id)
+    # RETURNING, not rowcount: some drivers report -1 for INSERT ... ON CONFLICT.
+    return connection.execute(statement).first() is not None

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger, Column, Connection, DateTime, Engine, Index, Integer, MetaData, String, Table,
-    Text, delete, select, update,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    update,
 )
 
+from shared.db import UtcDateTime
 from shared.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -30,8 +42,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("routing_key", String(64), nullable=False),
         Column("correlation_id", String(128), nullable=False),
         Column("body", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("published_at", UtcDateTime(), nullable=True),
     )
     Index(
         "ix_outbox_pending",
@@ -46,7 +58,7 @@ def add_to_outbox(connection: Connection, outbox: Table, *envelopes: Envelope) -
     """Stage events in the caller's transaction."""
     if not envelopes:
         return
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     connection.execute(
         outbox.insert(),
         [
@@ -102,14 +114,14 @@ class OutboxRelay:
                 connection.execute(
                     update(table)
                     .where(table.c.seq.in_(published))
-                    .values(published_at=datetime.now(timezone.utc))
+                    .values(published_at=datetime.now(UTC))
                 )
         if failure is not None:
             raise failure
         return len(published)
 
     def purge_published(self, older_than: timedelta = timedelta(days=7)) -> int:
-        cutoff = datetime.now(timezone.utc) - older_than
+        cutoff = datetime.now(UTC) - older_than
         with self.engine.begin() as connection:
             result = connection.execute(
                 delete(self.outbox).where(self.outbox.c.published_at < cutoff)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Callable
 
 from flask import Blueprint, Flask, g, jsonify, request
 from marshmallow import ValidationError

@@ -1,7 +1,7 @@
 """The cases REST API under /api/v1/cases."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 
 from services.cases import handlers, queries
 from services.cases.schemas import CaseOut, OpenCaseIn, PageIn
@@ -15,9 +15,13 @@ def _engine():
     return current_app.extensions["cases.db"]
 
 
-def _json_body() -> dict:
-    # Bad JSON or a wrong content type raise 400/415, rendered in the one error shape.
-    return request.get_json()
+def _json_body():
+    if not request.is_json:
+        abort(415, "Send the body as application/json.")
+    body = request.get_json(silent=True)
+    if body is None:
+        abort(400, "The body is not valid JSON.")
+    return body
 
 
 @bp.post("")

@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Column, DateTime, ForeignKey, Index, MetaData, Numeric, String, Table, Text, UniqueConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
+from shared.db import UtcDateTime
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -19,7 +28,7 @@ owners = Table(
     Column("phone", String(20)),
     Column("email", String(320)),
     Column("locale", String(8), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_owners_phone", "phone"),
     Index("ix_owners_email", "email"),
 )
@@ -34,8 +43,8 @@ cases = Table(
     Column("status", String(16), nullable=False),
     Column("stage", String(32), nullable=False),
     Column("opened_by", String(64), nullable=False),
-    Column("opened_at", DateTime(timezone=True), nullable=False),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("closed_at", UtcDateTime()),
     Index("ix_cases_owner", "owner_id"),
     Index("ix_cases_community_opened", "community", "opened_at"),
 )
@@ -51,7 +60,7 @@ case_messages = Table(
     Column("provider_message_id", String(64)),
     Column("status", String(16), nullable=False),
     Column("error_code", String(16)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_case_messages_case", "case_id"),
     Index("ix_case_messages_provider_id", "provider_message_id"),
 )
@@ -65,7 +74,7 @@ owner_replies = Table(
     Column("owner_id", String(36), ForeignKey("owners.id")),
     Column("case_id", String(36), ForeignKey("cases.id")),
     Column("body", Text, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     UniqueConstraint("provider_message_id", name="uq_owner_replies_provider_message"),
     Index("ix_owner_replies_case", "case_id"),
 )

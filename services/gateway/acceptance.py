@@ -1,7 +1,7 @@
 """Accept a provider's webhook once: a receipt and its event commit together, or neither."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,9 +17,10 @@ def accept_once(engine: Engine, key: str, event: Envelope) -> bool:
         insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         fresh = connection.execute(
             insert(webhook_receipts)
-            .values(key=key, message_id=event.id, received_at=datetime.now(timezone.utc))
+            .values(key=key, message_id=event.id, received_at=datetime.now(UTC))
             .on_conflict_do_nothing(index_elements=["key"])
-        ).rowcount
-        if fresh:
+            .returning(webhook_receipts.c.key)
+        ).first()
+        if fresh is not None:
             add_to_outbox(connection, outbox, event)
-        return bool(fresh)
+        return fresh is not None

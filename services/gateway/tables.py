@@ -1,8 +1,9 @@
 """The gateway database: what it has accepted (for deduplication) and its outbox."""
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table
+from sqlalchemy import Column, MetaData, String, Table
 
+from shared.db import UtcDateTime
 from shared.outbox import outbox_table
 
 metadata = MetaData()
@@ -13,7 +14,7 @@ webhook_receipts = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("message_id", String(64), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
 )
 
 outbox = outbox_table(metadata)

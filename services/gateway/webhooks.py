@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
 from marshmallow import EXCLUDE, ValidationError, fields, validate
@@ -70,7 +70,7 @@ def twilio_status():
         event = new_event("delivery.reported", {
             "provider": "twilio", "channel": "sms", "provider_message_id": form["MessageSid"],
             "notification_id": notification_id, "status": form["MessageStatus"],
-            "error_code": form["ErrorCode"], "reported_at": datetime.now(timezone.utc),
+            "error_code": form["ErrorCode"], "reported_at": datetime.now(UTC),
         })
     except ValidationError as exc:
         return error_response(400, "Bad notification reference.", exc.messages)
@@ -88,7 +88,7 @@ def twilio_inbound_sms():
         return error_response(400, "Not a Twilio inbound message.", exc.messages)
     event = new_event("owner.replied", {
         "channel": "sms", "sender": form["From"], "recipient": form["To"], "body": form["Body"],
-        "provider_message_id": form["MessageSid"], "received_at": datetime.now(timezone.utc),
+        "provider_message_id": form["MessageSid"], "received_at": datetime.now(UTC),
     })
     failure = _accept(f"twilio-sms:{form['MessageSid']}", event)
     if failure is not None:

@@ -7,7 +7,7 @@ and it is marked `unknown` for reconciliation instead of being sent a second tim
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,7 +18,7 @@ DONE = frozenset({"sent", "failed", "unknown"})
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,9 @@ def claim(connection: Connection, notification_id: str, channel: str, case_id: s
             notification_id=notification_id, channel=channel, case_id=case_id, owner_id=owner_id,
             status="claimed", attempts=1, claimed_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["notification_id", "channel"])
-    ).rowcount
-    if inserted:
+        .returning(send_ledger.c.status)
+    ).first()
+    if inserted is not None:
         return Claim(True, "claimed")
     key = (send_ledger.c.notification_id == notification_id) & (send_ledger.c.channel == channel)
     status = connection.execute(select(send_ledger.c.status).where(key).with_for_update()).scalar_one()

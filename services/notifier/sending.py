@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from services.notifier import ledger, templates
 from services.notifier.providers import (
-    Email, OutcomeUnknown, ProviderRefused, ProviderUnavailable, Sms,
+    Email,
+    OutcomeUnknown,
+    ProviderRefused,
+    ProviderUnavailable,
+    Sms,
 )
 from services.notifier.tables import outbox
 from shared.envelope import Envelope, new_event
@@ -82,7 +86,7 @@ class ReminderSender:
                 add_to_outbox(connection, outbox, new_event("message.sent", {
                     "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
                     "provider": provider, "provider_message_id": fields["provider_message_id"],
-                    "sent_at": datetime.now(timezone.utc),
+                    "sent_at": datetime.now(UTC),
                 }))
             elif status == "failed":
                 add_to_outbox(connection, outbox, new_event("message.failed", {

@@ -1,8 +1,9 @@
 """The notifier database: the send ledger, plus its outbox and inbox."""
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table
 
+from shared.db import UtcDateTime
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -23,8 +24,8 @@ send_ledger = Table(
     Column("delivery_status", String(16)),
     Column("error_code", String(16)),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("claimed_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_send_ledger_provider_id", "provider_message_id"),
     Index("ix_send_ledger_owner", "owner_id"),
 )

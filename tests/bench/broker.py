@@ -1,0 +1,36 @@
+"""Small broker helpers the scenarios share: fill a queue fast, wait for a queue's depth."""
+from __future__ import annotations
+
+import time
+
+from kombu import Connection, Exchange, Producer
+
+from shared.envelope import Envelope
+from tests.bench.common import BenchError
+
+
+def queue_depth(connection: Connection, name: str) -> int:
+    _, depth, _ = connection.default_channel.queue_declare(queue=name, passive=True)
+    return depth
+
+
+def wait_for_depth(url: str, name: str, expected: int, seconds: float = 30.0) -> None:
+    """Return once `name` holds `expected` messages; a quorum queue may report with a lag."""
+    until = time.monotonic() + seconds
+    with Connection(url, connect_timeout=5) as connection:
+        while (depth := queue_depth(connection, name)) != expected:
+            if time.monotonic() >= until:
+                raise BenchError(f"queue {name} holds {depth} messages, expected {expected}")
+            time.sleep(0.05)
+
+
+def fill(url: str, exchange: Exchange, envelopes: list[Envelope]) -> None:
+    """Publish untimed set-up traffic without per-message confirms; callers wait for the depth."""
+    with Connection(url, connect_timeout=5) as connection:
+        producer = Producer(connection.default_channel)
+        for envelope in envelopes:
+            producer.publish(
+                envelope.to_json(), exchange=exchange, routing_key=envelope.type,
+                content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+                message_id=envelope.id, correlation_id=envelope.correlation_id,
+            )

@@ -1,0 +1,48 @@
+"""Fixtures for the real parts: RabbitMQ and PostgreSQL.
+
+Outside CI a missing service skips the tests that need it, with the reason; with CI=true it
+fails them, so a skip never hides a missing service in CI.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests import support
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _require(reason: str | None) -> None:
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the service must be there)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def rabbit_url():
+    """A throwaway vhost on the local RabbitMQ for this test run."""
+    _require(support.rabbit_reachable())
+    with support.rabbit_vhost() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_ready():
+    _require(support.postgres_reachable())
+
+
+@pytest.fixture
+def postgres_url(postgres_ready):
+    """A fresh PostgreSQL database for one test."""
+    with support.postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def namespace():
+    """A unique prefix for exchanges and queues, so tests sharing a vhost never meet."""
+    return support.unique("t") + "."
