@@ -102,7 +102,7 @@ def consume(
     if crashed or handle.failure:
         raise BenchError(f"our consumer failed: {(crashed or [handle.failure])[0]!r}")
     if handle.handled < total:
-        deadline.check(handle.handled, total)
+        raise BenchError(f"our consumer: only {handle.handled} of {total} events after {deadline.seconds:.0f}s")
     with engine.connect() as db:
         rows = db.scalar(select(func.count()).select_from(reports))
         seen = db.scalar(select(func.count()).select_from(inbox))
