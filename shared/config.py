@@ -19,10 +19,6 @@ class ConfigError(RuntimeError):
     """The environment does not describe a service that can start."""
 
 
-def _flag(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -61,6 +57,12 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return env.get(name, "").strip() or default
 
+        def number(name: str, default: str) -> float:
+            try:
+                return float(get(name, default))
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, not {get(name)!r}") from None
+
         def sqlite(name: str) -> str:
             return f"sqlite:///{data_dir / name}.sqlite"
 
@@ -83,10 +85,10 @@ class Settings:
             gateway_public_url=get("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8003").rstrip("/"),
             sms_provider=get("SMS_PROVIDER", "console"),
             email_provider=get("EMAIL_PROVIDER", "console"),
-            provider_timeout=float(get("PROVIDER_TIMEOUT_SECONDS", "10")),
+            provider_timeout=number("PROVIDER_TIMEOUT_SECONDS", "10"),
             log_level=get("LOG_LEVEL", "INFO"),
             broker_namespace=get("BROKER_NAMESPACE"),
-            outbox_poll_seconds=float(get("OUTBOX_POLL_SECONDS", "0.1")),
+            outbox_poll_seconds=number("OUTBOX_POLL_SECONDS", "0.1"),
             explicit=frozenset(k for k, v in env.items() if v.strip()),
         )
         settings.check_shape()

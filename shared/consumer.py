@@ -102,19 +102,19 @@ class EventConsumer(ConsumerMixin):
         headers = {**(message.headers or {}), RETRY_HEADER: attempt}
         if self.native:
             queue = self.queues.retry_queue(attempt)
-            self._republish(message, "", queue.name, headers)
+            self._republish(message, DEFAULT_EXCHANGE, queue.name, headers)
         else:
             # The embedded transport has no TTL: wait here (briefly) and put it back.
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
             time.sleep(min(delay, 2) * random.uniform(0.8, 1.0))
-            self._republish(message, "", self.queues.work.name, headers)
+            self._republish(message, DEFAULT_EXCHANGE, self.queues.work.name, headers)
         message.ack()
 
-    def _republish(self, message, exchange, routing_key: str, headers: dict) -> None:
+    def _republish(self, message, exchange: Exchange, routing_key: str, headers: dict) -> None:
         # The original bytes go on unchanged, even when they are not valid UTF-8 or JSON.
         self.republisher.publish_raw(
             message.body, routing_key,
-            exchange=exchange if exchange != "" else DEFAULT_EXCHANGE,
+            exchange=exchange,
             message_id=message.properties.get("message_id") or "",
             correlation_id=message.properties.get("correlation_id") or "",
             headers=headers,

@@ -11,7 +11,8 @@ PERSONAL_KEYS = frozenset(
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 # E.164 (+8613812345678), bare mainland mobiles (13812345678) and spaced/dashed forms.
-_PHONE = re.compile(r"(?<![\w])\+?\d[\d\s-]{6,16}\d(?![\w])")
+# ASCII-only look-arounds: a number right after Chinese text ("电话13800138001") is still masked.
+_PHONE = re.compile(r"(?<![0-9A-Za-z+])\+?\d[\d\s-]{6,16}\d(?![0-9A-Za-z])")
 
 
 def mask_email(value: str) -> str:
@@ -33,7 +34,7 @@ def mask_text(text: str) -> str:
 def mask_value(key: str, value: Any) -> Any:
     if value is None:
         return None
-    if key in PERSONAL_KEYS:
+    if key.lower() in PERSONAL_KEYS:  # Twilio's form fields are capitalised: Body, From, To
         if isinstance(value, str) and "@" in value:
             return mask_email(value)
         if isinstance(value, str) and re.fullmatch(r"\+?[\d\s-]{7,}", value):

@@ -8,11 +8,12 @@ FIRST_STAGE = "reminder"
 
 # Delivery reports arrive out of order; a message's status only ever moves forward.
 _STATUS_RANK = {
-    "accepted": 0, "queued": 0, "sending": 0,
-    "sent": 1, "processed": 1, "deferred": 1,
-    "delivered": 2,
-    "undelivered": 3, "failed": 3, "canceled": 3, "bounce": 3, "dropped": 3,
-    "open": 4, "click": 4,
+    # Twilio: accepted -> queued -> sending -> sent -> delivered | undelivered | failed
+    # SendGrid: processed -> deferred (still trying) -> delivered | bounce | dropped -> open -> click
+    "accepted": 0, "queued": 1, "sending": 2, "processed": 3, "sent": 4, "deferred": 5,
+    "delivered": 6,
+    "undelivered": 7, "failed": 7, "canceled": 7, "bounce": 7, "dropped": 7,
+    "open": 8, "click": 9,
 }
 
 

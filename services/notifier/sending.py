@@ -67,6 +67,8 @@ class ReminderSender:
             self._finish(notification_id, channel, "unknown", error_code=exc.code or "timeout")
             return
         self._finish(notification_id, channel, "sent", provider.name, p, provider_message_id=provider_id)
+        log.info("message sent", extra={"notification_id": notification_id, "channel": channel,
+                                        "provider": provider.name, "provider_message_id": provider_id})
 
     def _compose(self, notification_id: str, channel: str, p: dict):
         recipient = p["recipient"]

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import time
 
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Producer
 
 from shared.envelope import Envelope
+from shared.topology import Topology
 from tests.bench.common import BenchError
 
 
@@ -24,13 +25,14 @@ def wait_for_depth(url: str, name: str, expected: int, seconds: float = 30.0) ->
             time.sleep(0.05)
 
 
-def fill(url: str, exchange: Exchange, envelopes: list[Envelope]) -> None:
+def fill(url: str, topology: Topology, envelopes: list[Envelope]) -> None:
     """Publish untimed set-up traffic without per-message confirms; callers wait for the depth."""
     with Connection(url, connect_timeout=5) as connection:
+        topology.declare(connection)
         producer = Producer(connection.default_channel)
         for envelope in envelopes:
             producer.publish(
-                envelope.to_json(), exchange=exchange, routing_key=envelope.type,
+                envelope.to_json(), exchange=topology.events, routing_key=envelope.type,
                 content_type="application/json", content_encoding="utf-8", delivery_mode=2,
                 message_id=envelope.id, correlation_id=envelope.correlation_id,
             )

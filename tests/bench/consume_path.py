@@ -62,7 +62,7 @@ def consume(
 ) -> Measurement:
     total = len(envelopes)
     work = topology.queues("cases").work.name
-    fill(url, topology.events, envelopes)
+    fill(url, topology, envelopes)
     wait_for_depth(url, work, total)
 
     def record(connection: Connection, envelope: Envelope) -> None:

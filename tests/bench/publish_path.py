@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, delete, func, select
 
 from shared.envelope import Envelope
 from shared.messaging import EventPublisher, connect
@@ -23,8 +23,14 @@ def stage(engine: Engine, outbox: Table, envelopes: list[Envelope], per_transact
         with engine.begin() as connection:
             add_to_outbox(connection, outbox, *envelopes[first:first + per_transaction])
     seconds = time.perf_counter() - start
-    unit = "event" if per_transaction == 1 else f"{per_transaction} events"
-    return Measurement("S", f"our staging: add_to_outbox, {unit}/tx", total, seconds, baseline="A")
+    unit = "1 event" if per_transaction == 1 else f"{per_transaction} events"
+    return Measurement(f"S{per_transaction}", f"our staging: add_to_outbox, {unit}/tx", total, seconds, baseline="A")
+
+
+def empty(engine: Engine, outbox: Table) -> None:
+    """Forget staged rows so the next staging run starts from the same empty table."""
+    with engine.begin() as connection:
+        connection.execute(delete(outbox))
 
 
 def relay(url: str, engine: Engine, outbox: Table, topology: Topology, total: int) -> Measurement:

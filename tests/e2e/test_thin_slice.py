@@ -126,3 +126,21 @@ def test_every_service_reports_ready(running):
         response = requests.get(f"{running.url(service)}/readyz", timeout=10)
         assert response.status_code == 200
         assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_correlation_id_follows_the_case_into_the_notifier_and_logs_mask_personal_data(running):
+    phone = fresh_phone()
+    correlation_id = "corr-" + uuid.uuid4().hex
+    body = {"community": "lakeside", "amount_owed": "99.00",
+            "owner": {"name": "赵敏", "phone": phone, "email": "zhao.min@example.com"}}
+    response = requests.post(f"{running.url('cases')}/api/v1/cases", json=body, timeout=10,
+                             headers={**running.auth, "X-Correlation-ID": correlation_id})
+    assert response.headers["X-Correlation-ID"] == correlation_id
+    case_id = response.json()["id"]
+    wait_for(lambda: get_case(running, case_id), lambda c: len(c["messages"]) == 2)
+    logs = {path.name: path.read_text(errors="replace") for path in running.system.log_dir.glob("*.log")}
+    assert correlation_id in logs["notifier-worker.log"]
+    everything = "\n".join(logs.values())
+    assert phone not in everything and phone[3:] not in everything
+    assert "zhao.min@example.com" not in everything
+    assert "赵敏" not in everything

@@ -1,0 +1,61 @@
+"""Service databases on throwaway SQLite files, and a clean environment to build apps in."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, Table, func, select
+
+from shared.migrations import upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Every variable shared.config.Settings reads: cleared so the runner's own environment never leaks in.
+SETTINGS_VARIABLES = (
+    "APP_ENV", "DATA_DIR", "BROKER_URL", "CASES_DATABASE_URL", "NOTIFIER_DATABASE_URL",
+    "GATEWAY_DATABASE_URL", "SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
+    "TWILIO_API_BASE_URL", "SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL", "SENDGRID_API_HOST",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY", "GATEWAY_PUBLIC_URL", "SMS_PROVIDER", "EMAIL_PROVIDER",
+    "PROVIDER_TIMEOUT_SECONDS", "LOG_LEVEL", "BROKER_NAMESPACE", "OUTBOX_POLL_SECONDS",
+)
+_QUIETED_LOGGERS = ("twilio.http_client", "urllib3", "amqp", "kombu")
+
+
+def set_environment(monkeypatch, **values: str) -> None:
+    """Leave only `values` among the variables the services read."""
+    for name in SETTINGS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def migrated_database(tmp_path: Path, service: str) -> str:
+    """A SQLite URL for `service`'s database, brought to its newest schema."""
+    url = f"sqlite:///{tmp_path / service}.sqlite"
+    upgrade(ROOT / "services" / service / "migrations", url)
+    return url
+
+
+def row_count(engine: Engine, table: Table) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+@contextmanager
+def root_logging_kept():
+    """Undo `configure_logging` on the way out: it replaces the root handlers pytest relies on.
+
+    Use it around the call only (not across test phases): pytest swaps its capture handlers
+    between setup, call and teardown.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    quieted = {name: logging.getLogger(name).level for name in _QUIETED_LOGGERS}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, previous in quieted.items():
+            logging.getLogger(name).setLevel(previous)
