@@ -107,6 +107,8 @@ class Settings:
         if not self.production:
             return self
         missing = [name for name in names if name not in self.explicit]
+        if "SECRET_KEY" in names and self.secret_key == DEV_SECRET:
+            missing.append("SECRET_KEY (not the development value)")
         if missing:
             raise ConfigError(
                 "production mode needs these environment variables set: " + ", ".join(missing)

@@ -55,8 +55,8 @@ def decode(body: bytes | str) -> Envelope:
     """Parse and validate a message body, payload included, or raise InvalidMessage."""
     try:
         raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidMessage(f"body is not JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidMessage(f"body is not JSON: {type(exc).__name__}") from exc
     if not isinstance(raw, dict):
         raise InvalidMessage("body is not a JSON object")
     try:

@@ -33,7 +33,12 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return error_response(exc.code or 500, exc.description)
+        body, status = error_response(exc.code or 500, exc.description)
+        # Keep what the exception says about itself, e.g. `Allow` on a 405.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                body.headers[name] = value
+        return body, status
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -20,7 +20,7 @@ def _now() -> datetime:
 
 
 def open_case(connection: Connection, command: domain.OpenCase, opened_by: str) -> str:
-    """Create the owner (or reuse one with the same phone in the community) and the case.
+    """Create the owner (or update the one with the same phone in the community) and the case.
 
     The case, its `case.opened` event and the first reminder request commit together.
     """
@@ -66,6 +66,13 @@ def _find_or_add_owner(connection: Connection, command: domain.OpenCase) -> str:
             )
         ).scalar()
         if existing:
+            # The newest details staff typed are the ones reminders and reply matching use.
+            connection.execute(
+                update(owners).where(owners.c.id == existing).values(
+                    name=owner.name, locale=owner.locale,
+                    **({"email": owner.email} if owner.email else {}),
+                )
+            )
             return existing
     owner_id = str(uuid.uuid4())
     connection.execute(

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import urllib3
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail
@@ -82,11 +84,23 @@ class TwilioSms:
         except TwilioRestException as exc:
             raise _sorted_twilio_error(exc) from exc
         except requests.exceptions.ConnectionError as exc:
-            # ConnectTimeout is a ConnectionError too: the request never reached Twilio.
-            raise ProviderUnavailable(f"cannot reach Twilio: {type(exc).__name__}") from exc
+            if _never_connected(exc):
+                raise ProviderUnavailable(f"cannot reach Twilio: {type(exc).__name__}") from exc
+            # The connection broke after the request may have been read: do not resend blindly.
+            raise OutcomeUnknown(f"Twilio connection broke: {type(exc).__name__}") from exc
         except requests.exceptions.Timeout as exc:
             raise OutcomeUnknown("Twilio did not answer in time") from exc
         return message.sid
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when no connection was made, so Twilio cannot have seen the request."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    # NewConnectionError (refused, DNS) is a ConnectTimeoutError in urllib3 2.
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
 
 
 def _sorted_twilio_error(exc: TwilioRestException) -> ProviderError:
@@ -119,6 +133,9 @@ class SendGridEmail:
             raise ProviderUnavailable(f"cannot reach SendGrid: {exc.reason!r}") from exc
         except TimeoutError as exc:
             raise OutcomeUnknown("SendGrid did not answer in time") from exc
+        except (http.client.HTTPException, ConnectionError) as exc:
+            # urllib wraps failures to connect in URLError (above); these came after sending.
+            raise OutcomeUnknown(f"SendGrid connection broke: {type(exc).__name__}") from exc
         return response.headers.get("X-Message-Id") or ""
 
 

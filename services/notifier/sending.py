@@ -64,7 +64,7 @@ class ReminderSender:
         except OutcomeUnknown as exc:
             log.warning("send outcome unknown; not repeating", extra={
                 "notification_id": notification_id, "channel": channel, "error": str(exc)})
-            self._finish(notification_id, channel, "unknown", error_code=exc.code or "timeout")
+            self._finish(notification_id, channel, "unknown", provider.name, error_code=exc.code or "timeout")
             return
         self._finish(notification_id, channel, "sent", provider.name, p, provider_message_id=provider_id)
         log.info("message sent", extra={"notification_id": notification_id, "channel": channel,

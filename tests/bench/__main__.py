@@ -35,13 +35,14 @@ def run(amqp_url: str, database_url: str, total: int, results: list[Measurement]
         describe(amqp_url, engine, total)
         reminders = [reminder_requested(n) for n in range(total)]
         queue = raw.raw_queue(topology.namespace)
+        # Each baseline runs right before the path compared with it, so both see the same load.
         results.append(raw.publish_raw(amqp_url, queue, reminders))
-        results.append(raw.consume_raw(amqp_url, queue, total))
         # One event per transaction is a request changing one case; a batch is the daily sweep.
         results.append(publish_path.stage(engine, outbox, reminders, 1))
         publish_path.empty(engine, outbox)
         results.append(publish_path.stage(engine, outbox, reminders, STAGE_BATCH))
         results.append(publish_path.relay(amqp_url, engine, outbox, topology, total))
+        results.append(raw.consume_raw(amqp_url, queue, total))
         reports_in = [delivery_reported(n) for n in range(total)]
         results.append(consume_path.consume(amqp_url, engine, inbox, reports, topology, reports_in))
     finally:

@@ -1,6 +1,8 @@
 """Settings from the environment: embedded defaults in development, hard stops in production."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from services.cases.config import load_settings as cases_settings
@@ -22,6 +24,10 @@ PRODUCTION_VALUES = {
     "SENDGRID_API_KEY": "SG.key",
     "SENDGRID_FROM_EMAIL": "billing@example.com",
 }
+
+
+def named_variables(error: Exception) -> set[str]:
+    return set(re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", str(error)))
 
 
 def test_an_empty_environment_gives_embedded_defaults_under_the_repo():
@@ -91,8 +97,7 @@ def test_production_without_its_secrets_stops_naming_each_missing_variable(
     with pytest.raises(ConfigError) as raised:
         load_settings()
 
-    named = str(raised.value).split(": ", 1)[1].split(", ")
-    assert sorted(named) == sorted(missing)
+    assert named_variables(raised.value) == set(missing)
 
 
 @pytest.mark.parametrize("load_settings, absent", [
@@ -104,8 +109,10 @@ def test_production_names_the_one_secret_left_out(monkeypatch, load_settings, ab
     values = {k: v for k, v in PRODUCTION_VALUES.items() if k != absent}
     set_environment(monkeypatch, APP_ENV="production", SMS_PROVIDER="twilio", **values)
 
-    with pytest.raises(ConfigError, match=f"set: {absent}$"):
+    with pytest.raises(ConfigError) as raised:
         load_settings()
+
+    assert named_variables(raised.value) == {absent}
 
 
 @pytest.mark.parametrize("load_settings", [cases_settings, notifier_settings, gateway_settings],

@@ -78,6 +78,11 @@ def test_bytes_that_are_not_utf8_json_are_invalid(body):
         decode(body)
 
 
+def test_json_nested_too_deeply_to_parse_is_invalid():
+    with pytest.raises(InvalidMessage):
+        decode(b'{"payload": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+
 @pytest.mark.parametrize("body", ["[]", f"[{case_opened().to_json()}]", '"case.opened"', "null", "42"])
 def test_json_that_is_not_an_object_is_invalid(body):
     with pytest.raises(InvalidMessage, match="not a JSON object"):

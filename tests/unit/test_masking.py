@@ -106,8 +106,9 @@ def test_a_line_logged_after_the_correlation_id_is_reset_has_none():
     assert entry["correlation_id"] is None
 
 
-def test_a_phone_written_straight_after_chinese_text_is_masked():
-    line, _ = logged(lambda log: log.info("业主回复：请打我电话%s", BARE_PHONE))
+@pytest.mark.parametrize("template", ["业主回复：请打我电话%s", "%s是我的新号码", "王芳%s，下周五交"])
+def test_a_phone_written_straight_into_chinese_text_is_masked(template):
+    line, _ = logged(lambda log: log.info(template, BARE_PHONE))
 
     assert_absent(line, BARE_PHONE)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, insert, select
@@ -136,6 +137,17 @@ def test_an_event_staged_in_a_rolled_back_transaction_is_never_relayed(engine):
 
     publisher = RecordingPublisher()
     assert OutboxRelay(engine, outbox, publisher).relay_once() == 0 and publisher.published == []
+
+
+def test_purging_removes_old_published_rows_and_never_pending_ones(engine):
+    events = staged(engine, 4)
+    relay = OutboxRelay(engine, outbox, RecordingPublisher(), batch_size=2)
+    relay.relay_once()
+
+    assert relay.purge_published() == 0  # published just now: kept for a week
+    assert relay.purge_published(older_than=timedelta(seconds=-1)) == 2
+
+    assert row_count(engine, outbox) == 2 and pending_ids(engine) == [e.id for e in events[2:]]
 
 
 # --- inbox -------------------------------------------------------------------------------------

@@ -198,9 +198,6 @@ def test_twilio_refusing_connections_is_unavailable(closed_port_url):
         twilio_sms(closed_port_url).send(FEE_SMS)
 
 
-@pytest.mark.xfail(reason="services/notifier/providers.py TwilioSms.send treats every requests ConnectionError "
-                          "as 'never reached Twilio', but RemoteDisconnected comes after the request was sent",
-                   raises=AssertionError, strict=True)
 def test_twilio_hanging_up_after_reading_the_request_is_an_unknown_outcome(hang_up):
     outcome = failure_of(lambda: twilio_sms(hang_up.url).send(FEE_SMS))
 
@@ -255,9 +252,6 @@ def test_sendgrid_refusing_connections_is_unavailable(closed_port_url):
         sendgrid_email(closed_port_url).send(fee_email())
 
 
-@pytest.mark.xfail(reason="services/notifier/providers.py SendGridEmail.send does not catch "
-                          "http.client.RemoteDisconnected, so a hang-up after sending escapes unsorted",
-                   raises=AssertionError, strict=True)
 def test_sendgrid_hanging_up_after_reading_the_request_is_an_unknown_outcome(hang_up):
     outcome = failure_of(lambda: sendgrid_email(hang_up.url).send(fee_email()))
 

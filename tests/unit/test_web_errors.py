@@ -166,6 +166,13 @@ def test_an_unknown_route_answers_in_the_error_shape(client, staff):
     assert_error_shape(client.get("/api/v1/nowhere", headers=staff), 404)
 
 
+def test_a_wrong_method_is_405_naming_the_allowed_methods(client, staff):
+    response = client.delete(CASES, headers=staff)
+
+    assert_error_shape(response, 405)
+    assert set((response.headers.get("Allow") or "").replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
 def test_healthz_answers_200(client):
     response = client.get("/healthz")
 
