@@ -49,7 +49,7 @@ class EventConsumer(ConsumerMixin):
         self.republisher = EventPublisher(connection.clone(), topology)
 
     def get_consumers(self, Consumer_: type[Consumer], channel):
-        self.topology.declare(self.connection)
+        self.topology.declare(channel)
         consumer = Consumer_(
             queues=[self.queues.work], on_message=self.on_message, accept=["json"]
         )

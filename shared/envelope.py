@@ -28,7 +28,7 @@ class Envelope:
     correlation_id: str = field(default_factory=lambda: current_correlation_id() or str(uuid.uuid4()))
 
     def to_json(self) -> str:
-        return json.dumps(EnvelopeSchema().dump(self), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(_ENVELOPE.dump(self), ensure_ascii=False, separators=(",", ":"))
 
 
 class EnvelopeSchema(StrictSchema):
@@ -43,6 +43,9 @@ class EnvelopeSchema(StrictSchema):
     def make(self, data, **_):
         data["id"] = str(data["id"])
         return Envelope(**data)
+
+
+_ENVELOPE = EnvelopeSchema()
 
 
 def new_event(type_: str, payload: dict[str, Any], version: int = 1) -> Envelope:
@@ -60,7 +63,7 @@ def decode(body: bytes | str) -> Envelope:
     if not isinstance(raw, dict):
         raise InvalidMessage("body is not a JSON object")
     try:
-        envelope = EnvelopeSchema().load(raw)
+        envelope = _ENVELOPE.load(raw)
     except ValidationError as exc:
         raise InvalidMessage(f"envelope invalid: {exc.messages}") from exc
     try:

@@ -1,7 +1,14 @@
-"""Broker connections and the confirmed, persistent JSON publisher."""
+"""Broker connections and the confirmed, persistent JSON publisher.
+
+On RabbitMQ the publisher puts its channel in confirm mode itself and waits for confirms per
+batch, not per message: the broker confirms a whole batch in about the time it takes to confirm
+one. A batch reports exactly which messages were confirmed, so the outbox marks only those.
+"""
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 
 from kombu import Connection, Exchange, Producer
 
@@ -10,8 +17,26 @@ from shared.topology import Topology
 
 log = logging.getLogger(__name__)
 
-# Bounded: a publish that still fails after this is the caller's error to handle.
-PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+CONFIRM_TIMEOUT = 30.0  # seconds to wait for the broker to confirm a batch
+SINGLE_PUBLISH_ATTEMPTS = 3  # bounded: after this, a single publish is the caller's error
+
+
+class PublishIncomplete(Exception):
+    """Some messages of a batch were not confirmed; `confirmed` holds the indexes that were."""
+
+    def __init__(self, message: str, confirmed: set[int]):
+        super().__init__(message)
+        self.confirmed = confirmed
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    body: str | bytes
+    routing_key: str
+    message_id: str
+    correlation_id: str
+    exchange: Exchange | None = None
+    headers: dict = field(default_factory=dict)
 
 
 def is_native_amqp(connection: Connection) -> bool:
@@ -19,17 +44,16 @@ def is_native_amqp(connection: Connection) -> bool:
     return connection.transport_cls in {"amqp", "pyamqp", "amqps"}
 
 
-def connect(url: str, heartbeat: int = 0) -> Connection:
-    """Open a connection with publisher confirms (AMQP) or fast polling (embedded SQL broker)."""
+def connect(url: str, heartbeat: int = 30) -> Connection:
+    """Open a broker connection: RabbitMQ with heartbeats, or the embedded SQL broker."""
     if url.startswith(("sqla+", "sqlalchemy+")):
         # Options here go to create_engine: wait for SQLite's write lock instead of failing.
         connection = Connection(url, transport_options={"connect_args": {"timeout": 30}})
         # The embedded broker polls a table; 50 ms keeps replies well under a second.
         connection.transport.polling_interval = 0.05
         return connection
-    return Connection(
-        url, transport_options={"confirm_publish": True}, heartbeat=heartbeat, connect_timeout=5
-    )
+    # Heartbeats let a half-open TCP connection fail instead of hanging a confirm wait.
+    return Connection(url, heartbeat=heartbeat, connect_timeout=5)
 
 
 def broker_ready(url: str) -> bool:
@@ -41,51 +65,132 @@ def broker_ready(url: str) -> bool:
         return False
 
 
-class EventPublisher:
-    """Publish envelopes to the events exchange: JSON, persistent, confirmed, bounded retry."""
+class _Confirms:
+    """Track which publishes on a confirm-mode channel the broker has acked."""
 
-    def __init__(self, connection: Connection, topology: Topology):
+    def __init__(self, channel):
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._ack)
+        channel.events["basic_nack"].add(self._nack)
+        self.last_tag = 0  # delivery tags count publishes on the channel from 1
+        self.pending: dict[int, int] = {}
+        self.acked: set[int] = set()
+        self.nacked: set[int] = set()
+
+    def start_batch(self) -> None:
+        self.pending.clear()
+        self.acked = set()
+        self.nacked = set()
+
+    def published(self, index: int) -> None:
+        self.last_tag += 1
+        self.pending[self.last_tag] = index
+
+    def _settle(self, tag: int, multiple: bool, into: set[int]) -> None:
+        tags = [t for t in self.pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            index = self.pending.pop(t, None)
+            if index is not None:
+                into.add(index)
+
+    def _ack(self, delivery_tag, multiple=False):
+        self._settle(delivery_tag, multiple, self.acked)
+
+    def _nack(self, delivery_tag, multiple=False):
+        self._settle(delivery_tag, multiple, self.nacked)
+
+
+class EventPublisher:
+    """Publish to the events exchange: JSON, persistent, confirmed by the broker."""
+
+    def __init__(self, connection: Connection, topology: Topology, confirm_timeout: float = CONFIRM_TIMEOUT):
         self.connection = connection
         self.topology = topology
-        self._declared = False
+        self.confirm_timeout = confirm_timeout
+        self.native = is_native_amqp(connection)
         self._producer: Producer | None = None
+        self._confirms: _Confirms | None = None
 
-    def _ensure_ready(self) -> Producer:
-        if not self._declared:
-            self.connection.ensure_connection(max_retries=3)
-            self.topology.declare(self.connection)
-            self._declared = True
+    def _ready(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(self.connection)
+            self.connection.ensure_connection(max_retries=3, interval_start=0.2, interval_step=0.5)
+            self.topology.declare(self.connection)
+            channel = self.connection.channel()
+            self._confirms = _Confirms(channel) if self.native else None
+            self._producer = Producer(channel)
         return self._producer
 
+    def _reset(self) -> None:
+        """Forget a broken connection; the next publish opens a new one."""
+        self._producer = None
+        self._confirms = None
+        old, self.connection = self.connection, self.connection.clone()
+        try:
+            old.release()
+        except Exception:  # already dead; nothing to release cleanly
+            pass
+
     def publish(self, envelope: Envelope) -> None:
-        self.publish_raw(
-            envelope.to_json(), envelope.type, message_id=envelope.id,
-            correlation_id=envelope.correlation_id,
-        )
+        self.publish_raw(envelope.to_json(), envelope.type, message_id=envelope.id,
+                         correlation_id=envelope.correlation_id)
 
-    def publish_raw(
-        self, body: str | bytes, routing_key: str, *, message_id: str, correlation_id: str,
-        exchange: Exchange | None = None, headers: dict | None = None,
-    ) -> None:
-        producer = self._ensure_ready()
-        publish = self.connection.ensure(
-            producer, producer.publish, on_revive=self._on_revive, **PUBLISH_RETRY_POLICY,
-        )
-        publish(
-            body,
-            exchange=exchange if exchange is not None else self.topology.events,
-            routing_key=routing_key,
-            content_type="application/json",
-            content_encoding="utf-8",
-            delivery_mode=2,
-            message_id=message_id,
-            correlation_id=correlation_id,
-            headers=headers or {},
-        )
+    def publish_raw(self, body: str | bytes, routing_key: str, *, message_id: str, correlation_id: str,
+                    exchange: Exchange | None = None, headers: dict | None = None) -> None:
+        """Publish one message, retrying a broken connection a bounded number of times."""
+        message = Outgoing(body, routing_key, message_id, correlation_id, exchange, headers or {})
+        for attempt in range(1, SINGLE_PUBLISH_ATTEMPTS + 1):
+            try:
+                self.publish_many([message])
+                return
+            except PublishIncomplete:
+                if attempt == SINGLE_PUBLISH_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
 
-    def _on_revive(self, channel) -> None:
-        # kombu has revived the producer on the new channel; a restarted broker may have
-        # lost non-durable state, so declare the topology again.
-        self.topology.declare(self.connection)
+    def publish_many(self, messages: list[Outgoing]) -> None:
+        """Publish a batch and wait once for its confirms; PublishIncomplete says what got through."""
+        if not messages:
+            return
+        try:
+            producer = self._ready()
+        except Exception as exc:
+            self._reset()
+            raise PublishIncomplete(f"broker unavailable: {type(exc).__name__}: {exc}", set()) from exc
+        confirms = self._confirms
+        if confirms is not None:
+            confirms.start_batch()
+        sent: set[int] = set()
+        try:
+            for index, message in enumerate(messages):
+                producer.publish(
+                    message.body,
+                    exchange=message.exchange if message.exchange is not None else self.topology.events,
+                    routing_key=message.routing_key,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=message.message_id,
+                    correlation_id=message.correlation_id,
+                    headers=message.headers,
+                )
+                if confirms is not None:
+                    confirms.published(index)
+                else:
+                    sent.add(index)  # the embedded broker has committed it already
+            if confirms is not None:
+                self._wait_for(confirms)
+                sent = confirms.acked
+        except Exception as exc:
+            confirmed = set(confirms.acked) if confirms is not None else sent
+            self._reset()
+            raise PublishIncomplete(f"publish failed: {type(exc).__name__}: {exc}", confirmed) from exc
+        if len(sent) != len(messages):
+            raise PublishIncomplete(f"broker refused {len(messages) - len(sent)} message(s)", set(sent))
+
+    def _wait_for(self, confirms: _Confirms) -> None:
+        deadline = time.monotonic() + self.confirm_timeout
+        while confirms.pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(confirms.pending)} confirm(s) not received in time")
+            self.connection.drain_events(timeout=remaining)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 from shared.db import UtcDateTime
 from shared.envelope import Envelope
+from shared.messaging import Outgoing, PublishIncomplete
 
 log = logging.getLogger(__name__)
 _ID = BigInteger().with_variant(Integer, "sqlite")
@@ -99,17 +100,16 @@ class OutboxRelay:
             rows = connection.execute(query).all()
             if not rows:
                 return 0
-            published, failure = [], None
-            for row in rows:
-                try:
-                    self.publisher.publish_raw(
-                        row.body, row.routing_key, message_id=row.message_id,
-                        correlation_id=row.correlation_id,
-                    )
-                except Exception as exc:  # keep what went out; the rest waits for the next pass
-                    failure = exc
-                    break
-                published.append(row.seq)
+            batch = [
+                Outgoing(row.body, row.routing_key, row.message_id, row.correlation_id) for row in rows
+            ]
+            failure = None
+            try:
+                self.publisher.publish_many(batch)
+                confirmed = range(len(rows))
+            except PublishIncomplete as exc:  # keep what got through; the rest waits for the next pass
+                failure, confirmed = exc, exc.confirmed
+            published = [rows[i].seq for i in confirmed]
             if published:
                 connection.execute(
                     update(table)

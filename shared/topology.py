@@ -106,13 +106,13 @@ class Topology:
     def all_queues(self) -> list[ServiceQueues]:
         return [self.queues(service) for service in SUBSCRIPTIONS]
 
-    def declare(self, connection) -> None:
+    def declare(self, connection_or_channel) -> None:
         """Declare every exchange and queue of the system (idempotent).
 
         Publishers declare the consumers' queues too: on the embedded (virtual) transport
         bindings live in each process, so a publisher must know them to route anything.
         """
-        channel = connection.default_channel
+        channel = getattr(connection_or_channel, "default_channel", connection_or_channel)
         for exchange in (self.events, self.dead_letters):
             exchange(channel).declare()
         for queues in self.all_queues():

@@ -7,10 +7,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Engine, Table, delete
+
 from shared.envelope import Envelope, new_event
 
 # A scenario that has not finished by then is stuck, not slow: fail instead of hanging `make bench`.
-SCENARIO_SECONDS = float(os.environ.get("BENCH_SCENARIO_SECONDS", "90"))
+SCENARIO_SECONDS = 60.0
 # How often a hot loop looks at its deadline; checking every message would cost measurable time.
 CHECK_EVERY = 250
 # What our consumer asks for (EventConsumer's default); the raw baseline uses the same.
@@ -21,19 +23,22 @@ class BenchError(RuntimeError):
     """A scenario could not run or did not finish; the message says why."""
 
 
-def message_count() -> int:
-    raw = os.environ.get("BENCH_MESSAGES", "5000")
+def setting(name: str, default: int) -> int:
+    """A positive integer from the environment, or BenchError naming the bad value."""
+    raw = os.environ.get(name, str(default))
     try:
-        count = int(raw)
+        value = int(raw)
     except ValueError:
-        count = 0
-    if count < 1:
-        raise BenchError(f"BENCH_MESSAGES must be a positive integer, got {raw!r}")
-    return count
+        value = 0
+    if value < 1:
+        raise BenchError(f"{name} must be a positive integer, got {raw!r}")
+    return value
 
 
 class Deadline:
-    def __init__(self, what: str, seconds: float = SCENARIO_SECONDS):
+    def __init__(self, what: str, seconds: float | None = None):
+        if seconds is None:
+            seconds = setting("BENCH_SCENARIO_SECONDS", int(SCENARIO_SECONDS))
         self.what = what
         self.seconds = seconds
         self.at = time.monotonic() + seconds
@@ -44,6 +49,13 @@ class Deadline:
     def check(self, done: int, total: int) -> None:
         if time.monotonic() >= self.at:
             raise BenchError(f"{self.what}: only {done} of {total} messages after {self.seconds:.0f}s")
+
+
+def empty(engine: Engine, *tables: Table) -> None:
+    """Delete every row, so each round starts from the same empty tables."""
+    with engine.begin() as connection:
+        for table in tables:
+            connection.execute(delete(table))
 
 
 @dataclass(frozen=True)

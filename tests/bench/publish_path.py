@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, Table, delete, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from shared.envelope import Envelope
 from shared.messaging import EventPublisher, connect
@@ -25,12 +25,6 @@ def stage(engine: Engine, outbox: Table, envelopes: list[Envelope], per_transact
     seconds = time.perf_counter() - start
     unit = "1 event" if per_transaction == 1 else f"{per_transaction} events"
     return Measurement(f"S{per_transaction}", f"our staging: add_to_outbox, {unit}/tx", total, seconds, baseline="A")
-
-
-def empty(engine: Engine, outbox: Table) -> None:
-    """Forget staged rows so the next staging run starts from the same empty table."""
-    with engine.begin() as connection:
-        connection.execute(delete(outbox))
 
 
 def relay(url: str, engine: Engine, outbox: Table, topology: Topology, total: int) -> Measurement:

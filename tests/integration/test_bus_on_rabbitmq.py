@@ -53,9 +53,9 @@ def topology(namespace):
 
 @pytest.fixture
 def publisher(rabbit_url, topology):
-    connection = connect(rabbit_url)
-    yield EventPublisher(connection, topology)
-    connection.release()
+    publisher = EventPublisher(connect(rabbit_url), topology)
+    yield publisher
+    publisher.connection.release()  # after a reconnect this is a new connection
 
 
 def as_bytes(body) -> bytes:

@@ -12,6 +12,7 @@ from shared.db import make_engine
 from shared.dispatch import InboxDispatcher
 from shared.envelope import Envelope, new_event
 from shared.inbox import inbox_table
+from shared.messaging import Outgoing, PublishIncomplete
 from shared.outbox import OutboxRelay, add_to_outbox, outbox_table
 from tests.unit.sqlite_services import row_count
 
@@ -22,10 +23,6 @@ inbox = inbox_table(metadata)
 effects = Table("effects", metadata, Column("message_id", String(64), nullable=False))
 
 
-class BrokerDown(Exception):
-    pass
-
-
 class RecordingPublisher:
     """Our own publishing port; refuses every publish from call number `fail_from` on."""
 
@@ -34,12 +31,15 @@ class RecordingPublisher:
         self.calls = 0
         self.fail_from = fail_from
 
-    def publish_raw(self, body, routing_key, *, message_id, correlation_id) -> None:
-        self.calls += 1
-        if self.fail_from is not None and self.calls >= self.fail_from:
-            raise BrokerDown(f"publish {self.calls} not confirmed")
-        self.published.append({"body": body, "routing_key": routing_key, "message_id": message_id,
-                               "correlation_id": correlation_id})
+    def publish_many(self, messages: list[Outgoing]) -> None:
+        confirmed = set()
+        for index, message in enumerate(messages):
+            self.calls += 1
+            if self.fail_from is not None and self.calls >= self.fail_from:
+                raise PublishIncomplete(f"publish {self.calls} not confirmed", confirmed)
+            self.published.append({"body": message.body, "routing_key": message.routing_key,
+                                   "message_id": message.message_id, "correlation_id": message.correlation_id})
+            confirmed.add(index)
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_a_publish_failing_on_the_third_row_keeps_the_first_two_published_and_th
     events = staged(engine, 5)
     publisher = RecordingPublisher(fail_from=3)
 
-    with pytest.raises(BrokerDown):
+    with pytest.raises(PublishIncomplete):
         OutboxRelay(engine, outbox, publisher).relay_once()
 
     assert [p["message_id"] for p in publisher.published] == [e.id for e in events[:2]]
@@ -104,7 +104,7 @@ def test_a_publish_failing_on_the_third_row_keeps_the_first_two_published_and_th
 
 def test_the_next_pass_after_a_failure_publishes_only_what_was_left_in_order(engine):
     events = staged(engine, 5)
-    with pytest.raises(BrokerDown):
+    with pytest.raises(PublishIncomplete):
         OutboxRelay(engine, outbox, RecordingPublisher(fail_from=3)).relay_once()
     recovered = RecordingPublisher()
 
