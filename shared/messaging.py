@@ -6,6 +6,7 @@ one. A batch reports exactly which messages were confirmed, so the outbox marks 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -125,10 +126,8 @@ class EventPublisher:
         self._producer = None
         self._confirms = None
         old, self.connection = self.connection, self.connection.clone()
-        try:
+        with contextlib.suppress(Exception):  # already dead; nothing to release cleanly
             old.release()
-        except Exception:  # already dead; nothing to release cleanly
-            pass
 
     def publish(self, envelope: Envelope) -> None:
         self.publish_raw(envelope.to_json(), envelope.type, message_id=envelope.id,
