@@ -13,6 +13,14 @@ from shared.schemas import StrictSchema
 
 CHANNELS = ("sms", "email", "letter")
 LOCALES = ("zh-CN", "en")
+INTENTS = (
+    "promise_to_pay", "paid_already", "complaint", "dispute", "hardship", "question",
+    "opt_out", "opt_in", "help", "unknown",
+)
+ISSUE_CATEGORIES = (
+    "repairs", "leaks", "cleaning", "security", "parking", "lifts", "noise", "greenery",
+    "billing_dispute", "service_attitude", "other",
+)
 DELIVERY_STATUSES = (
     "accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "canceled",  # Twilio
     "processed", "deferred", "bounce", "dropped", "open", "click",  # SendGrid
@@ -43,7 +51,12 @@ class CaseClosed(StrictSchema):
 class ReminderRequested(StrictSchema):
     notification_id = fields.UUID(required=True)
     case_id = fields.Str(required=True)
+    community = fields.Str(load_default=None, allow_none=True)
     stage = fields.Str(required=True)
+    # The n-th send of the day for this case (0-based): the notifier puts slot n in the n-th
+    # open send window of the owner's day, so several a day never bunch up.
+    slot = fields.Int(load_default=0, validate=validate.Range(min=0, max=5))
+    send_on = fields.Date(load_default=None, allow_none=True)
     channels = fields.List(
         fields.Str(validate=validate.OneOf(CHANNELS)), required=True, validate=validate.Length(min=1)
     )
@@ -56,6 +69,7 @@ class MessageSent(StrictSchema):
     notification_id = fields.UUID(required=True)
     case_id = fields.Str(required=True)
     channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.Str(load_default=None, allow_none=True)
     provider = fields.Str(required=True)
     provider_message_id = fields.Str(required=True)
     sent_at = fields.AwareDateTime(required=True)
@@ -65,6 +79,7 @@ class MessageFailed(StrictSchema):
     notification_id = fields.UUID(required=True)
     case_id = fields.Str(required=True)
     channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
+    address = fields.Str(load_default=None, allow_none=True)  # the phone/email that failed
     provider = fields.Str(required=True)
     error_code = fields.Str(load_default=None, allow_none=True)
     permanent = fields.Bool(required=True)
@@ -75,6 +90,7 @@ class DeliveryReported(StrictSchema):
     channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
     provider_message_id = fields.Str(required=True)
     notification_id = fields.UUID(load_default=None, allow_none=True)
+    address = fields.Str(load_default=None, allow_none=True)  # Twilio's To, SendGrid's email
     status = fields.Str(required=True, validate=validate.OneOf(DELIVERY_STATUSES))
     error_code = fields.Str(load_default=None, allow_none=True)
     reported_at = fields.AwareDateTime(required=True)
@@ -87,6 +103,82 @@ class OwnerReplied(StrictSchema):
     body = fields.Str(required=True, validate=validate.Length(max=10_000))
     provider_message_id = fields.Str(required=True)
     received_at = fields.AwareDateTime(required=True)
+    # What the gateway understood the owner to mean (absent: not interpreted).
+    intent = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(INTENTS))
+    promised_date = fields.Date(load_default=None, allow_none=True)
+    amount = fields.Decimal(load_default=None, allow_none=True, as_string=True, places=2)
+    category = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(ISSUE_CATEGORIES))
+    language = fields.Str(load_default=None, allow_none=True)
+
+
+class CaseEscalated(StrictSchema):
+    case_id = fields.Str(required=True)
+    owner_id = fields.Str(required=True)
+    community = fields.Str(required=True)
+    from_stage = fields.Str(required=True)
+    to_stage = fields.Str(required=True)
+    reason = fields.Str(required=True, validate=validate.OneOf(("due", "promise_broken", "issue_breached", "staff")))
+    entered_on = fields.Date(required=True)
+
+
+class ApprovalRequested(StrictSchema):
+    case_id = fields.Str(required=True)
+    community = fields.Str(required=True)
+    stage = fields.Str(required=True)
+    key_owner = fields.Bool(required=True)
+
+
+class PromiseRecorded(StrictSchema):
+    promise_id = fields.Str(required=True)
+    case_id = fields.Str(required=True)
+    owner_id = fields.Str(required=True)
+    promised_date = fields.Date(required=True)
+    amount = fields.Decimal(load_default=None, allow_none=True, as_string=True, places=2)
+    source = fields.Str(required=True, validate=validate.OneOf(("sms", "email", "staff", "form")))
+
+
+class PromiseSettled(StrictSchema):
+    """Both promise.kept and promise.broken."""
+
+    promise_id = fields.Str(required=True)
+    case_id = fields.Str(required=True)
+    owner_id = fields.Str(required=True)
+    promised_date = fields.Date(required=True)
+
+
+class PaymentRecorded(StrictSchema):
+    payment_id = fields.Str(required=True)
+    case_id = fields.Str(load_default=None, allow_none=True)
+    owner_id = fields.Str(required=True)
+    community = fields.Str(required=True)
+    amount = fields.Decimal(required=True, as_string=True, places=2)
+    paid_on = fields.Date(required=True)
+    amount_owed_after = fields.Decimal(required=True, as_string=True, places=2)
+
+
+class IssueChanged(StrictSchema):
+    """issue.opened, issue.breached and issue.resolved."""
+
+    issue_id = fields.Str(required=True)
+    case_id = fields.Str(load_default=None, allow_none=True)
+    owner_id = fields.Str(required=True)
+    community = fields.Str(required=True)
+    category = fields.Str(required=True, validate=validate.OneOf(ISSUE_CATEGORIES))
+    deadline_at = fields.AwareDateTime(required=True)
+    assignee_id = fields.Str(load_default=None, allow_none=True)
+
+
+class OwnerUnreachable(StrictSchema):
+    owner_id = fields.Str(required=True)
+    community = fields.Str(required=True)
+    task_id = fields.Str(required=True)
+
+
+class SuppressionChanged(StrictSchema):
+    channel = fields.Str(required=True, validate=validate.OneOf(("sms", "email")))
+    address = fields.Str(required=True, validate=validate.Length(min=3, max=320))
+    opted_out = fields.Bool(required=True)
+    source = fields.Str(required=True)  # e.g. "reply", "provider_21610", "staff"
 
 
 PAYLOADS: dict[tuple[str, int], type[Schema]] = {
@@ -97,6 +189,17 @@ PAYLOADS: dict[tuple[str, int], type[Schema]] = {
     ("message.failed", 1): MessageFailed,
     ("delivery.reported", 1): DeliveryReported,
     ("owner.replied", 1): OwnerReplied,
+    ("case.escalated", 1): CaseEscalated,
+    ("approval.requested", 1): ApprovalRequested,
+    ("promise.recorded", 1): PromiseRecorded,
+    ("promise.kept", 1): PromiseSettled,
+    ("promise.broken", 1): PromiseSettled,
+    ("payment.recorded", 1): PaymentRecorded,
+    ("issue.opened", 1): IssueChanged,
+    ("issue.breached", 1): IssueChanged,
+    ("issue.resolved", 1): IssueChanged,
+    ("owner.unreachable", 1): OwnerUnreachable,
+    ("suppression.changed", 1): SuppressionChanged,
 }
 
 

@@ -30,8 +30,16 @@ def run_env(metadata: MetaData) -> None:
         context.configure(
             connection=connection,
             target_metadata=metadata,
+            render_item=_render_item,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def _render_item(type_, obj, autogen_context):
+    """Write our column types as plain SQLAlchemy types, so migrations never import app code."""
+    if type_ == "type" and type(obj).__name__ == "UtcDateTime":
+        return "sa.DateTime(timezone=True)"
+    return False

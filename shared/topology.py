@@ -25,6 +25,7 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
         "message.failed",
         "delivery.reported",
         "owner.replied",
+        "suppression.changed",
     ),
     "notifier": (
         "reminder.requested",

@@ -33,7 +33,11 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        body, status = error_response(exc.code or 500, exc.description)
+        # webargs (flask-smorest) puts validation messages, keyed by location, on `data`.
+        data = getattr(exc, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        body, status = error_response(exc.code or 500, data.get("message") or exc.description,
+                                      _as_dict(errors) if errors else None)
         # Keep what the exception says about itself, e.g. `Allow` on a 405.
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
@@ -46,8 +50,18 @@ def install_error_handlers(app: Flask) -> None:
         return error_response(500, InternalServerError.description)
 
 
+_LOCATIONS = {"json", "query", "form", "files", "headers", "path", "view_args", "cookies", "querystring"}
+
+
 def _as_dict(messages) -> dict:
-    return messages if isinstance(messages, dict) else {"_schema": messages}
+    """Field -> messages; webargs' single location wrapper ({"json": {...}}) is taken off."""
+    if not isinstance(messages, dict):
+        return {"_schema": messages}
+    if len(messages) == 1:
+        (location, inner), = messages.items()
+        if location in _LOCATIONS and isinstance(inner, dict):
+            return inner
+    return messages
 
 
 def install_correlation_id(app: Flask) -> None:

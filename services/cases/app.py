@@ -19,13 +19,14 @@ def create_app(config: dict | None = None) -> Flask:
     # Engines connect lazily, so building one here is safe before gunicorn forks.
     engine = make_engine(app.config.get("DATABASE_URL", settings.cases_database_url))
     app.extensions["cases.db"] = engine
+    from services.cases.api import register_api
+
+    register_api(app)
+    # After the API: our handlers render every error in the one shape, smorest's included.
     install_error_handlers(app)
     install_correlation_id(app)
     app.register_blueprint(health_blueprint({
         "database": lambda: database_ready(engine),
         "broker": lambda: broker_ready(settings.broker_url),
     }))
-    from services.cases.api import bp as cases_bp
-
-    app.register_blueprint(cases_bp)
     return app

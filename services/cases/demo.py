@@ -1,32 +1,39 @@
 """A little demo data: one community and a few owners with arrears."""
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, insert, select
 
 from services.cases import domain, handlers
-from services.cases.tables import cases
+from services.cases.tables import communities
 
 COMMUNITY = "lakeside-garden"
 OWNERS = [
-    ("王芳", "+8613800138001", "wang.fang@example.com", "zh-CN", "2860.00"),
-    ("李强", "+8613800138002", None, "zh-CN", "1430.50"),
-    ("Emily Chen", "+8613800138003", "emily.chen@example.com", "en", "5120.00"),
+    ("王芳", "+8613800138001", "wang.fang@example.com", "zh-CN", "2860.00", "1", "101"),
+    ("李强", "+8613800138002", None, "zh-CN", "1430.50", "1", "202"),
+    ("Emily Chen", "+8613800138003", "emily.chen@example.com", "en", "5120.00", "3", "1801"),
 ]
 
 
-def load_demo(engine: Engine) -> int:
-    """Open one case per demo owner unless demo data is already there; return cases opened."""
+def load_demo(engine: Engine, today: date | None = None) -> int:
+    """Create the demo community and open one case per demo owner, once; return cases opened."""
+    today = today or datetime.now(UTC).date()
+    now = datetime.now(UTC)
     with engine.begin() as connection:
-        if connection.execute(
-            select(func.count()).select_from(cases).where(cases.c.community == COMMUNITY)
-        ).scalar_one():
+        if connection.execute(select(communities.c.id).where(communities.c.id == COMMUNITY)).first():
             return 0
-        for name, phone, email, locale, amount in OWNERS:
-            command = domain.OpenCase(
+        connection.execute(insert(communities).values(
+            id=COMMUNITY, name="湖畔花园 Lakeside Garden", timezone="Asia/Shanghai", locale="zh-CN",
+            send_windows=["09:30", "14:00", "19:30"], quiet_start="21:00", quiet_end="08:00",
+            holiday_calendar="CN", skip_weekends=False, ladder=None, created_at=now, updated_at=now,
+        ))
+        for name, phone, email, locale, amount, building, number in OWNERS:
+            handlers.open_case(connection, domain.OpenCase(
                 community=COMMUNITY, amount_owed=Decimal(amount),
                 owner=domain.OwnerDetails(name, phone, email, locale),
-            )
-            handlers.open_case(connection, command, opened_by="demo")
+                building=building, unit_number=number, fee_period=str(today.year - 1),
+                due_date=today - timedelta(days=45),
+            ), opened_by="demo", today=today)
     return len(OWNERS)

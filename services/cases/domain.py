@@ -1,10 +1,9 @@
-"""The cases domain: commands, events and rules, standard library only."""
+"""The cases domain: commands and small rules, standard library only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
-
-FIRST_STAGE = "reminder"
 
 # Delivery reports arrive out of order; a message's status only ever moves forward.
 _STATUS_RANK = {
@@ -23,13 +22,20 @@ class OwnerDetails:
     phone: str | None
     email: str | None
     locale: str = "zh-CN"
+    key_owner: bool = False
 
 
 @dataclass(frozen=True)
 class OpenCase:
+    """Staff open a case by hand: an owner, their unit and what is overdue on it."""
+
     community: str
     amount_owed: Decimal
     owner: OwnerDetails
+    building: str = "-"
+    unit_number: str = "-"
+    fee_period: str | None = None
+    due_date: date | None = None
 
     def reminder_channels(self) -> list[str]:
         """Channels the first reminder can use: those the owner has an address for."""

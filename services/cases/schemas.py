@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import phonenumbers
-from marshmallow import ValidationError, fields, post_load, validate, validates
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
 from services.cases import domain
-from shared.events import LOCALES
+from services.cases.ladder import STAGES
+from shared.events import ISSUE_CATEGORIES, LOCALES
 from shared.schemas import StrictSchema
+
+Money = fields.Decimal(as_string=True, places=2)
 
 
 def e164(value: str) -> str:
-    """Normalise a phone number to E.164, or raise ValidationError."""
+    """Normalise a phone number to E.164 (mainland numbers may omit +86), or raise ValidationError."""
     try:
         number = phonenumbers.parse(value, None if value.startswith("+") else "CN")
     except phonenumbers.NumberParseException as exc:
@@ -25,6 +28,7 @@ class OwnerIn(StrictSchema):
     phone = fields.Str(load_default=None, allow_none=True)
     email = fields.Email(load_default=None, allow_none=True)
     locale = fields.Str(load_default="zh-CN", validate=validate.OneOf(LOCALES))
+    key_owner = fields.Bool(load_default=False)
 
     @validates("phone")
     def _phone(self, value, **_):
@@ -35,7 +39,7 @@ class OwnerIn(StrictSchema):
     def make(self, data, **_):
         phone = e164(data["phone"]) if data["phone"] else None
         email = data["email"].lower() if data["email"] else None
-        return domain.OwnerDetails(data["name"].strip(), phone, email, data["locale"])
+        return domain.OwnerDetails(data["name"].strip(), phone, email, data["locale"], data["key_owner"])
 
 
 class OpenCaseIn(StrictSchema):
@@ -44,13 +48,17 @@ class OpenCaseIn(StrictSchema):
         required=True, places=2, validate=validate.Range(min=0, min_inclusive=False, max=10**9)
     )
     owner = fields.Nested(OwnerIn, required=True)
+    building = fields.Str(load_default="-", validate=validate.Length(min=1, max=32))
+    unit_number = fields.Str(load_default="-", validate=validate.Length(min=1, max=32))
+    fee_period = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
+    due_date = fields.Date(load_default=None, allow_none=True)
 
     @post_load
     def make(self, data, **_):
         return domain.OpenCase(**data)
 
 
-class MessageOut(StrictSchema):
+class MessageOut(Schema):
     notification_id = fields.Str()
     channel = fields.Str()
     provider = fields.Str()
@@ -60,33 +68,143 @@ class MessageOut(StrictSchema):
     updated_at = fields.DateTime()
 
 
-class ReplyOut(StrictSchema):
+class ReplyOut(Schema):
     id = fields.Str()
     channel = fields.Str()
     body = fields.Str()
+    intent = fields.Str()
     received_at = fields.DateTime()
 
 
-class OwnerOut(StrictSchema):
+class ContactOut(Schema):
+    channel = fields.Str()
+    address = fields.Str()
+    status = fields.Str()
+
+
+class OwnerOut(Schema):
     id = fields.Str()
     name = fields.Str()
-    phone = fields.Str()
-    email = fields.Str()
     locale = fields.Str()
+    key_owner = fields.Bool()
+    contact_status = fields.Str()
+    broken_promises = fields.Int()
+    contacts = fields.List(fields.Nested(ContactOut))
 
 
-class CaseOut(StrictSchema):
+class PromiseIn(StrictSchema):
+    promised_date = fields.Date(required=True)
+    amount = fields.Decimal(load_default=None, allow_none=True, places=2,
+                            validate=validate.Range(min=0, min_inclusive=False))
+
+
+class PromiseOut(Schema):
+    id = fields.Str()
+    case_id = fields.Str()
+    promised_date = fields.Date()
+    amount = Money
+    source = fields.Str()
+    status = fields.Str()
+    resolved_on = fields.Date()
+
+
+class StageMoveOut(Schema):
+    stage = fields.Str()
+    entered_on = fields.Date()
+    reason = fields.Str()
+
+
+class CaseOut(Schema):
     id = fields.Str()
     community = fields.Str()
-    amount_owed = fields.Decimal(as_string=True, places=2)
+    amount_owed = Money
+    amount_recovered = Money
+    status = fields.Str()
+    stage = fields.Str()
+    stage_entered_on = fields.Date()
+    due_date = fields.Date()
+    awaiting_approval = fields.Str(allow_none=True)
+    paused_until = fields.Date(allow_none=True)
+    assignee_id = fields.Str(allow_none=True)
+    opened_at = fields.DateTime()
+    closed_reason = fields.Str(allow_none=True)
+    owner = fields.Nested(OwnerOut)
+    stages = fields.List(fields.Nested(StageMoveOut))
+    messages = fields.List(fields.Nested(MessageOut))
+    replies = fields.List(fields.Nested(ReplyOut))
+    promises = fields.List(fields.Nested(PromiseOut))
+
+
+class CaseFilter(StrictSchema):
+    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
+    status = fields.Str(load_default=None, validate=validate.OneOf(("open", "closed")))
+    stage = fields.Str(load_default=None, validate=validate.OneOf(STAGES))
+    community = fields.Str(load_default=None)
+
+
+class CaseSummary(Schema):
+    id = fields.Str()
+    community = fields.Str()
+    owner_id = fields.Str()
+    amount_owed = Money
     status = fields.Str()
     stage = fields.Str()
     opened_at = fields.DateTime()
-    owner = fields.Nested(OwnerOut)
-    messages = fields.List(fields.Nested(MessageOut))
-    replies = fields.List(fields.Nested(ReplyOut))
 
 
-class PageIn(StrictSchema):
+class CasePage(Schema):
+    items = fields.List(fields.Nested(CaseSummary))
+    page = fields.Int()
+    per_page = fields.Int()
+    total = fields.Int()
+
+
+class ApprovalIn(StrictSchema):
+    stage = fields.Str(required=True, validate=validate.OneOf(STAGES[1:]))
+    note = fields.Str(load_default=None, validate=validate.Length(max=1000))
+
+
+class IssueIn(StrictSchema):
+    case_id = fields.Str(required=True)
+    category = fields.Str(required=True, validate=validate.OneOf(ISSUE_CATEGORIES))
+    description = fields.Str(required=True, validate=validate.Length(min=1, max=4000))
+    assignee_id = fields.Str(load_default=None, allow_none=True)
+
+
+class IssueStatusIn(StrictSchema):
+    status = fields.Str(required=True, validate=validate.OneOf(("in_progress", "resolved")))
+    note = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=4000))
+
+
+class IssueOut(Schema):
+    id = fields.Str()
+    case_id = fields.Str(allow_none=True)
+    owner_id = fields.Str()
+    community = fields.Str()
+    category = fields.Str()
+    description = fields.Str()
+    source = fields.Str()
+    assignee_id = fields.Str(allow_none=True)
+    status = fields.Str()
+    deadline_at = fields.DateTime()
+    breached_at = fields.DateTime(allow_none=True)
+    resolution = fields.Str(allow_none=True)
+    created_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
+
+
+class IssueFilter(StrictSchema):
     page = fields.Int(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
+    status = fields.Str(load_default=None, validate=validate.OneOf(("open", "in_progress", "resolved")))
+    category = fields.Str(load_default=None, validate=validate.OneOf(ISSUE_CATEGORIES))
+    breached = fields.Bool(load_default=None)
+    community = fields.Str(load_default=None)
+
+
+class IssuePage(Schema):
+    items = fields.List(fields.Nested(IssueOut))
+    page = fields.Int()
+    per_page = fields.Int()
+    total = fields.Int()

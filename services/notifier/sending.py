@@ -88,10 +88,17 @@ class ReminderSender:
                 add_to_outbox(connection, outbox, new_event("message.sent", {
                     "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
                     "provider": provider, "provider_message_id": fields["provider_message_id"],
+                    "address": _address(channel, p),
                     "sent_at": datetime.now(UTC),
                 }))
             elif status == "failed":
                 add_to_outbox(connection, outbox, new_event("message.failed", {
                     "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
                     "provider": provider, "error_code": fields.get("error_code"), "permanent": True,
+                    "address": _address(channel, p),
                 }))
+
+
+def _address(channel: str, p: dict) -> str | None:
+    recipient = p["recipient"]
+    return recipient["phone"] if channel == "sms" else recipient["email"] if channel == "email" else None

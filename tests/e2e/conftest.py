@@ -6,6 +6,7 @@ import socket
 from dataclasses import dataclass
 
 import pytest
+import requests
 
 from deploy.local import LocalSystem
 from shared.auth import issue_token
@@ -93,6 +94,11 @@ def running(request, tmp_path_factory):
             except Exception:
                 _dump_logs(tmp_path / "logs")
                 raise
+            admin = issue_token(SECRET, "e2e-admin", "admin")
+            created = requests.put(f"{system.url('cases')}/api/v1/communities/lakeside",
+                                   json={"name": "Lakeside", "timezone": "Asia/Shanghai"},
+                                   headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+            assert created.status_code == 200, created.text
             yield Running(system, twilio, sendgrid, issue_token(SECRET, "e2e-collector", "collector",
                                                                  ["lakeside"]))
             system.check_alive()

@@ -59,3 +59,18 @@ def root_logging_kept():
         root.setLevel(level)
         for name, previous in quieted.items():
             logging.getLogger(name).setLevel(previous)
+
+
+def add_community(engine: Engine, community: str = "lakeside-garden", timezone: str = "Asia/Shanghai") -> None:
+    """Register a community the way a manager would, with the product's defaults."""
+    from datetime import UTC, datetime
+
+    from services.cases.tables import communities
+
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(communities.insert().values(
+            id=community, name=community, timezone=timezone, locale="zh-CN",
+            send_windows=["09:30", "14:00", "19:30"], quiet_start="21:00", quiet_end="08:00",
+            holiday_calendar="CN", skip_weekends=False, ladder=None, created_at=now, updated_at=now,
+        ))

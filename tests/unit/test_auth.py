@@ -6,7 +6,7 @@ import pytest
 from services.cases.app import create_app
 from services.cases.tables import cases, outbox, owners
 from shared.auth import Staff, issue_token, read_token
-from tests.unit.sqlite_services import migrated_database, root_logging_kept, row_count, set_environment
+from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, row_count, set_environment
 
 CASES = "/api/v1/cases"
 NEW_CASE = {"community": "lakeside-garden", "amount_owed": "1430.50",
@@ -19,6 +19,8 @@ def app(tmp_path, monkeypatch):
     set_environment(monkeypatch, CASES_DATABASE_URL=url, DATA_DIR=str(tmp_path), SECRET_KEY="cases-secret")
     with root_logging_kept():
         app = create_app()
+    for community in ("lakeside-garden", "river-view"):
+        add_community(app.extensions["cases.db"], community)
     yield app
     app.extensions["cases.db"].dispose()
 

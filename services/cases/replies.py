@@ -1,0 +1,84 @@
+"""What an owner's reply means for their case: a promise, a complaint, a question, an opt-out."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, case, insert, select, update
+
+from services.cases import owner_issue
+from services.cases.promise import PromiseRefused, record_promise
+from services.cases.tables import cases, communities, owner_contacts, owner_replies, staff_tasks
+from shared.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+# Replies that need a person: hardship gets an instalment offer, "already paid" a check.
+STAFF_FOLLOW_UP = {"hardship": "offer_instalments", "paid_already": "verify_payment"}
+
+
+def match_sender(connection: Connection, channel: str, sender: str) -> tuple[str | None, str | None, str | None]:
+    """The owner behind a phone or email, their newest open case, and its community."""
+    contact_channel = "sms" if channel == "sms" else "email"
+    address = sender.lower() if contact_channel == "email" else sender
+    row = connection.execute(
+        select(owner_contacts.c.owner_id, cases.c.id, cases.c.community)
+        .join(cases, cases.c.owner_id == owner_contacts.c.owner_id)
+        .where(owner_contacts.c.channel == contact_channel, owner_contacts.c.address == address)
+        .order_by(case((cases.c.status == "open", 0), else_=1), cases.c.opened_at.desc())
+        .limit(1)
+    ).first()
+    return (row.owner_id, row.id, row.community) if row else (None, None, None)
+
+
+def on_owner_replied(connection: Connection, event: Envelope) -> None:
+    p = event.payload
+    owner_id, case_id, community = match_sender(connection, p["channel"], p["sender"])
+    connection.execute(insert(owner_replies).values(
+        id=str(uuid.uuid4()), provider_message_id=p["provider_message_id"], channel=p["channel"],
+        owner_id=owner_id, case_id=case_id, body=p["body"], intent=p["intent"], received_at=p["received_at"],
+    ))
+    if case_id is None:
+        log.info("reply from an unknown sender kept for staff", extra={"channel": p["channel"]})
+        return
+    _act_on_intent(connection, p, owner_id, case_id, community)
+
+
+def _act_on_intent(connection, p: dict, owner_id: str, case_id: str, community: str) -> None:
+    intent = p["intent"]
+    today = _local_today(connection, community, p["received_at"])
+    if intent == "promise_to_pay" and p["promised_date"] is not None:
+        try:
+            record_promise(connection, case_id, p["promised_date"], p["amount"], p["channel"], today)
+        except PromiseRefused as exc:
+            log.info("promise in reply not recorded", extra={"reason": str(exc)})
+    elif intent in ("complaint", "dispute"):
+        category = "billing_dispute" if intent == "dispute" else (p["category"] or "other")
+        owner_issue.open_issue(connection, owner_id=owner_id, community=community, case_id=case_id,
+                               category=category, description=p["body"], source=p["channel"],
+                               actor="owner")
+    elif intent in STAFF_FOLLOW_UP:
+        connection.execute(insert(staff_tasks).values(
+            id=str(uuid.uuid4()), kind=STAFF_FOLLOW_UP[intent], community=community, owner_id=owner_id,
+            case_id=case_id, status="open", created_at=datetime.now(UTC),
+        ))
+
+
+def _local_today(connection: Connection, community: str, received_at: datetime):
+    timezone = connection.execute(select(communities.c.timezone).where(communities.c.id == community)).scalar()
+    return received_at.astimezone(ZoneInfo(timezone or "Asia/Shanghai")).date()
+
+
+def on_suppression_changed(connection: Connection, event: Envelope) -> None:
+    """An opt-out stops that channel for the owner; the case goes on by the others, or by letter."""
+    p = event.payload
+    address = p["address"].lower() if p["channel"] == "email" else p["address"]
+    connection.execute(
+        update(owner_contacts)
+        .where(owner_contacts.c.channel == p["channel"], owner_contacts.c.address == address,
+               owner_contacts.c.status != "bad")
+        .values(status="opted_out" if p["opted_out"] else "ok", reason=p["source"],
+                updated_at=datetime.now(UTC))
+    )

@@ -1,0 +1,188 @@
+"""The daily sweep: move every open case to the stage it is due for, and ask for today's reminders.
+
+Runs per community, on the community's own calendar day. Each batch of cases is decided in
+Python (services/cases/ladder.py) and written in one transaction with its events, so a crash
+loses nothing and a second run on the same day finds nothing left to do.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
+
+from services.cases import ladder
+from services.cases.contacts import usable_contacts
+from services.cases.reminders import reminder_requests
+from services.cases.tables import (
+    campaigns,
+    cases,
+    communities,
+    outbox,
+    owner_issues,
+    owners,
+    promises,
+    stage_moves,
+)
+from shared.envelope import Envelope, new_event
+from shared.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+
+
+@dataclass
+class SweepReport:
+    cases_seen: int = 0
+    moved: int = 0
+    approvals_requested: int = 0
+    promises_broken: int = 0
+    reminders: int = 0
+    communities: list[str] = field(default_factory=list)
+
+
+def community_today(timezone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def sweep(engine: Engine, now: datetime | None = None, only: list[str] | None = None) -> SweepReport:
+    """Sweep every community (or `only` these) as of `now`."""
+    now = now or datetime.now(UTC)
+    report = SweepReport()
+    with engine.connect() as connection:
+        rows = connection.execute(select(communities.c.id, communities.c.timezone, communities.c.ladder)).all()
+    for community in rows:
+        if only is not None and community.id not in only:
+            continue
+        today = community_today(community.timezone, now)
+        steps = ladder.ladder_for(community.ladder)
+        boost = _campaign_sends(engine, community.id, today)
+        _sweep_community(engine, community.id, steps, today, boost, report)
+        report.communities.append(community.id)
+    log.info("sweep finished", extra={k: v for k, v in report.__dict__.items() if k != "communities"})
+    return report
+
+
+def _campaign_sends(engine: Engine, community: str, today: date) -> int:
+    with engine.connect() as connection:
+        running = connection.execute(
+            select(campaigns.c.sends_per_day, campaigns.c.communities)
+            .where(campaigns.c.starts_on <= today, campaigns.c.ends_on >= today)
+        ).all()
+    return max((r.sends_per_day for r in running if community in r.communities), default=0)
+
+
+def _sweep_community(engine, community: str, steps, today: date, boost: int, report: SweepReport) -> None:
+    after = ""
+    while True:
+        with engine.begin() as connection:
+            batch = _pending(connection, community, today, after)
+            if not batch:
+                return
+            _apply(connection, community, steps, today, boost, batch, report)
+        after = batch[-1].id
+
+
+def _pending(connection: Connection, community: str, today: date, after: str) -> list:
+    # At most one promise per case is open: a new promise replaces the one before it.
+    open_promise = (
+        select(promises.c.case_id, promises.c.id.label("promise_id"),
+               promises.c.promised_date.label("promise_date"))
+        .where(promises.c.status == "open").subquery()
+    )
+    open_issue = (
+        select(owner_issues.c.case_id, func.count().label("issues"))
+        .where(owner_issues.c.status != "resolved").group_by(owner_issues.c.case_id).subquery()
+    )
+    return connection.execute(
+        select(
+            cases.c.id, cases.c.owner_id, cases.c.stage, cases.c.stage_entered_on, cases.c.due_date,
+            cases.c.paused_until, cases.c.awaiting_approval, cases.c.approved_stage, cases.c.amount_owed,
+            owners.c.key_owner, owners.c.name, owners.c.locale,
+            open_promise.c.promise_id, open_promise.c.promise_date, open_issue.c.issues,
+        )
+        .join(owners, owners.c.id == cases.c.owner_id)
+        .outerjoin(open_promise, open_promise.c.case_id == cases.c.id)
+        .outerjoin(open_issue, open_issue.c.case_id == cases.c.id)
+        .where(
+            cases.c.community == community, cases.c.status == "open", cases.c.id > after,
+            or_(cases.c.last_swept_on.is_(None), cases.c.last_swept_on < today),
+        )
+        .order_by(cases.c.id).limit(BATCH)
+    ).all()
+
+
+def _apply(connection, community, steps, today, boost, batch, report: SweepReport) -> None:
+    contacts = usable_contacts(connection, [row.owner_id for row in batch])
+    case_updates, moves, broken, events, owner_penalties = [], [], [], [], []
+    for row in batch:
+        state = ladder.CaseState(
+            stage=row.stage, stage_entered_on=row.stage_entered_on, due_date=row.due_date,
+            key_owner=row.key_owner, open_promise_date=row.promise_date,
+            has_open_issue=bool(row.issues), paused_until=row.paused_until,
+            awaiting_approval=row.awaiting_approval, approved_stage=row.approved_stage,
+        )
+        decision = ladder.decide(state, steps, today, boost)
+        change = {"b_id": row.id, "b_stage": row.stage, "b_entered": row.stage_entered_on,
+                  "b_awaiting": row.awaiting_approval}
+        if decision.promise_broken:
+            broken.append(row.promise_id)
+            events.append(_promise_event("promise.broken", row))
+        if decision.move_to:
+            change.update(b_stage=decision.move_to, b_entered=today, b_awaiting=None)
+            moves.append({"case_id": row.id, "stage": decision.move_to, "entered_on": today,
+                          "reason": decision.reason})
+            events.append(new_event("case.escalated", {
+                "case_id": row.id, "owner_id": row.owner_id, "community": community,
+                "from_stage": row.stage, "to_stage": decision.move_to, "reason": decision.reason,
+                "entered_on": today,
+            }))
+        if decision.request_approval:
+            change["b_awaiting"] = decision.request_approval
+            events.append(new_event("approval.requested", {
+                "case_id": row.id, "community": community, "stage": decision.request_approval,
+                "key_owner": row.key_owner,
+            }))
+            report.approvals_requested += 1
+        reminders = reminder_requests(
+            case_id=row.id, community=community, owner_id=row.owner_id, name=row.name,
+            locale=row.locale, contacts=contacts.get(row.owner_id, {}),
+            stage=decision.move_to or row.stage, template=decision.template or row.stage,
+            channels=decision.channels, sends=decision.sends, amount_owed=row.amount_owed, today=today,
+        )
+        events.extend(reminders)
+        report.reminders += len(reminders)
+        case_updates.append(change)
+        if decision.promise_broken:
+            owner_penalties.append(row.owner_id)
+    _write(connection, today, case_updates, moves, broken, events)
+    for owner_id in owner_penalties:  # counted against the owner, as the seed asks
+        connection.execute(update(owners).where(owners.c.id == owner_id)
+                           .values(broken_promises=owners.c.broken_promises + 1))
+    report.cases_seen += len(batch)
+    report.moved += len(moves)
+    report.promises_broken += len(broken)
+
+
+def _promise_event(type_: str, row) -> Envelope:
+    return new_event(type_, {"promise_id": row.promise_id, "case_id": row.id, "owner_id": row.owner_id,
+                             "promised_date": row.promise_date})
+
+
+def _write(connection: Connection, today: date, case_updates, moves, broken, events) -> None:
+    connection.execute(
+        update(cases).where(cases.c.id == bindparam("b_id")).values(
+            stage=bindparam("b_stage"), stage_entered_on=bindparam("b_entered"),
+            awaiting_approval=bindparam("b_awaiting"), last_swept_on=today,
+        ),
+        case_updates,
+    )
+    if moves:
+        connection.execute(insert(stage_moves), moves)
+    if broken:
+        connection.execute(
+            update(promises).where(promises.c.id.in_(broken)).values(status="broken", resolved_on=today)
+        )
+    add_to_outbox(connection, outbox, *events)
