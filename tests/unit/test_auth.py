@@ -6,7 +6,13 @@ import pytest
 from services.cases.app import create_app
 from services.cases.tables import cases, outbox, owners
 from shared.auth import Staff, issue_token, read_token
-from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, row_count, set_environment
+from tests.unit.sqlite_services import (
+    add_community,
+    migrated_database,
+    root_logging_kept,
+    row_count,
+    set_environment,
+)
 
 CASES = "/api/v1/cases"
 NEW_CASE = {"community": "lakeside-garden", "amount_owed": "1430.50",

@@ -10,7 +10,13 @@ from services.cases.app import create_app
 from services.cases.tables import cases, outbox, owners
 from shared.auth import issue_token
 from shared.envelope import decode
-from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, row_count, set_environment
+from tests.unit.sqlite_services import (
+    add_community,
+    migrated_database,
+    root_logging_kept,
+    row_count,
+    set_environment,
+)
 
 CASES = "/api/v1/cases"
 ERROR_KEYS = {"code", "status", "message", "errors"}
