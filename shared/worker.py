@@ -24,8 +24,12 @@ def run_worker(
     engine: Engine,
     outbox: Table,
     handle: Callable[[Envelope], None] | None,
+    background: tuple[Callable[[threading.Event], None], ...] = (),
 ) -> None:
-    """Relay the outbox in a thread and consume in the main thread until SIGTERM/SIGINT."""
+    """Relay the outbox (and any `background` loops) in threads; consume in the main thread.
+
+    Everything stops cleanly on SIGTERM/SIGINT: each background loop gets the stop event.
+    """
     topology = Topology(settings.broker_namespace)
     stop = threading.Event()
     relay = OutboxRelay(engine, outbox, EventPublisher(connect(settings.broker_url), topology))
@@ -45,10 +49,15 @@ def run_worker(
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     relay_thread.start()
+    others = [threading.Thread(target=loop, args=(stop,), name=getattr(loop, "__name__", "loop"), daemon=True)
+              for loop in background]
+    for thread in others:
+        thread.start()
     log.info("worker started", extra={"service": service, "consumes": handle is not None})
     if consumer is not None:
         consumer.run()
     else:
         stop.wait()
-    relay_thread.join(timeout=10)
+    for thread in (relay_thread, *others):
+        thread.join(timeout=10)
     log.info("worker stopped")

@@ -32,8 +32,11 @@ def main(argv: list[str] | None = None) -> None:
         from shared.dispatch import InboxDispatcher
         from shared.worker import run_worker
 
+        from services.cases.schedule import run_clock
+
         engine = make_engine(settings.cases_database_url)
-        run_worker(settings, "cases", engine, outbox, InboxDispatcher(engine, inbox, EVENT_HANDLERS))
+        run_worker(settings, "cases", engine, outbox, InboxDispatcher(engine, inbox, EVENT_HANDLERS),
+                   background=(run_clock(engine),))
     elif args.command == "token":
         from shared.auth import issue_token
 
