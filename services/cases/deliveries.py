@@ -40,8 +40,14 @@ def _address_failed(connection: Connection, notification_id: str, channel: str, 
 
 def on_message_sent(connection: Connection, event: Envelope) -> None:
     p = event.payload
-    _record(connection, str(p["notification_id"]), p["channel"], "sent", case_id=p["case_id"],
+    notification_id = str(p["notification_id"])
+    _record(connection, notification_id, p["channel"], "sent", case_id=p["case_id"],
             provider=p["provider"], provider_message_id=p["provider_message_id"], address=p["address"])
+    # A failure report that overtook this event could not be tied to the owner until now.
+    status = connection.execute(select(case_messages.c.status).where(
+        case_messages.c.notification_id == notification_id, case_messages.c.channel == p["channel"])).scalar()
+    if status in FAILED_DELIVERY:
+        _address_failed(connection, notification_id, p["channel"], p["address"], status)
 
 
 def on_message_failed(connection: Connection, event: Envelope) -> None:

@@ -60,7 +60,7 @@ owner_contacts = Table(
     Column("owner_id", String(36), ForeignKey("owners.id"), primary_key=True),
     Column("channel", String(8), primary_key=True),  # sms | email
     Column("address", String(320), primary_key=True),
-    Column("status", String(8), nullable=False),  # ok | bad | opted_out
+    Column("status", String(16), nullable=False),  # ok | bad | opted_out
     Column("reason", String(64)),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_owner_contacts_address", "address"),

@@ -67,7 +67,7 @@ def upgrade() -> None:
     sa.Column('owner_id', sa.String(length=36), nullable=False),
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('address', sa.String(length=320), nullable=False),
-    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.String(length=64), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['owners.id'], ),
