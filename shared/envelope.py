@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate
 
-from shared.events import payload_schema
+from shared.events import PAYLOADS, payload_schema
 from shared.logs import current_correlation_id
 from shared.schemas import StrictSchema
 
@@ -28,7 +29,19 @@ class Envelope:
     correlation_id: str = field(default_factory=lambda: current_correlation_id() or str(uuid.uuid4()))
 
     def to_json(self) -> str:
-        return json.dumps(_ENVELOPE.dump(self), ensure_ascii=False, separators=(",", ":"))
+        body = {"id": self.id, "type": self.type, "version": self.version,
+                "occurred_at": self.occurred_at.isoformat(), "correlation_id": self.correlation_id,
+                "payload": self.payload}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> str:
+    """JSON for the values payloads hold before a schema has dumped them."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, uuid.UUID)):
+        return str(value)
+    raise TypeError(f"cannot put {type(value).__name__} in an event")
 
 
 class EnvelopeSchema(StrictSchema):
@@ -52,6 +65,18 @@ def new_event(type_: str, payload: dict[str, Any], version: int = 1) -> Envelope
     """Build an envelope whose payload already passes its registered schema."""
     schema = payload_schema(type_, version)
     return Envelope(type=type_, version=version, payload=schema.dump(schema.load(payload)))
+
+
+def trusted_event(type_: str, payload: dict[str, Any], version: int = 1) -> Envelope:
+    """Build an envelope without running its schema, for hot paths (the daily sweep).
+
+    Validation costs ~150 µs an event; a sweep of 200,000 cases emits 400,000. The callers'
+    tests decode what they emit with `decode`, so a drift from the schema still fails a test,
+    and every consumer validates on arrival anyway.
+    """
+    if (type_, version) not in PAYLOADS:
+        raise KeyError(f"no schema for {type_} v{version}")
+    return Envelope(type=type_, version=version, payload=payload)
 
 
 def decode(body: bytes | str) -> Envelope:

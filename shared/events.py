@@ -119,6 +119,9 @@ class CaseEscalated(StrictSchema):
     to_stage = fields.Str(required=True)
     reason = fields.Str(required=True, validate=validate.OneOf(("due", "promise_broken", "issue_breached", "staff")))
     entered_on = fields.Date(required=True)
+    # The new stage's notice to send (the first send of the day), carried by the move itself so
+    # a sweep publishes one event per move; None for a stage with nothing to send.
+    notice = fields.Nested(ReminderRequested, load_default=None, allow_none=True)
 
 
 class ApprovalRequested(StrictSchema):

@@ -32,6 +32,7 @@ from shared.messaging import Outgoing, PublishIncomplete
 
 log = logging.getLogger(__name__)
 _ID = BigInteger().with_variant(Integer, "sqlite")
+COPY_FROM = 200  # events staged at once from which COPY beats an INSERT per row
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -60,19 +61,24 @@ def add_to_outbox(connection: Connection, outbox: Table, *envelopes: Envelope) -
     if not envelopes:
         return
     now = datetime.now(UTC)
-    connection.execute(
-        outbox.insert(),
-        [
-            {
-                "message_id": e.id,
-                "routing_key": e.type,
-                "correlation_id": e.correlation_id,
-                "body": e.to_json(),
-                "created_at": now,
-            }
-            for e in envelopes
-        ],
-    )
+    rows = [
+        {"message_id": e.id, "routing_key": e.type, "correlation_id": e.correlation_id,
+         "body": e.to_json(), "created_at": now}
+        for e in envelopes
+    ]
+    if len(rows) >= COPY_FROM and connection.dialect.name == "postgresql":
+        _copy(connection, outbox, rows)
+    else:
+        connection.execute(outbox.insert(), rows)
+
+
+def _copy(connection: Connection, outbox: Table, rows: list[dict]) -> None:
+    """COPY into the outbox inside the caller's transaction: the fastest way PostgreSQL offers."""
+    columns = ("message_id", "routing_key", "correlation_id", "body", "created_at")
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {outbox.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 class OutboxRelay:

@@ -29,6 +29,7 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     ),
     "notifier": (
         "reminder.requested",
+        "case.escalated",  # carries the new stage's notice
         "delivery.reported",
     ),
 }

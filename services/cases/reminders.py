@@ -5,7 +5,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from shared.envelope import Envelope, new_event
+from shared.envelope import Envelope, trusted_event
 
 
 def reminder_requests(
@@ -27,10 +27,10 @@ def reminder_requests(
         slot_channels = usable if slot == 0 else [c for c in usable if c != "letter"]
         if not slot_channels:
             continue
-        events.append(new_event("reminder.requested", {
+        events.append(trusted_event("reminder.requested", {
             "notification_id": str(uuid.uuid4()), "case_id": case_id, "community": community,
             "stage": stage, "slot": slot, "send_on": today, "channels": slot_channels,
             "template": template, "recipient": recipient,
-            "context": {"amount_owed": str(amount_owed), "community": community},
+            "context": {"amount_owed": f"{amount_owed:.2f}", "community": community},
         }))
     return events

@@ -11,22 +11,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    func,
+    or_,
+    select,
+    update,
+)
 
-from services.cases import ladder
-from services.cases.contacts import usable_contacts
+from services.cases import bulk, ladder
 from services.cases.reminders import reminder_requests
 from services.cases.tables import (
     campaigns,
     cases,
     communities,
     outbox,
+    owner_contacts,
     owner_issues,
     owners,
     promises,
-    stage_moves,
 )
-from shared.envelope import Envelope, new_event
+from shared.envelope import Envelope, trusted_event
+from shared.logs import bind_correlation_id, reset_correlation_id
 from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
@@ -59,7 +66,12 @@ def sweep(engine: Engine, now: datetime | None = None, only: list[str] | None = 
         today = community_today(community.timezone, now)
         steps = ladder.ladder_for(community.ladder)
         boost = _campaign_sends(engine, community.id, today)
-        _sweep_community(engine, community.id, steps, today, boost, report)
+        # Every event of one community's sweep shares a correlation id naming the run.
+        token = bind_correlation_id(f"sweep:{community.id}:{today.isoformat()}")
+        try:
+            _sweep_community(engine, community.id, steps, today, boost, report)
+        finally:
+            reset_correlation_id(token)
         report.communities.append(community.id)
     log.info("sweep finished", extra={k: v for k, v in report.__dict__.items() if k != "communities"})
     return report
@@ -98,6 +110,7 @@ def _pending(connection: Connection, community: str, today: date, after: str) ->
     )
     return connection.execute(
         select(
+            _first_contact("sms").label("phone"), _first_contact("email").label("email"),
             cases.c.id, cases.c.owner_id, cases.c.stage, cases.c.stage_entered_on, cases.c.due_date,
             cases.c.paused_until, cases.c.awaiting_approval, cases.c.approved_stage, cases.c.amount_owed,
             owners.c.key_owner, owners.c.name, owners.c.locale,
@@ -114,8 +127,21 @@ def _pending(connection: Connection, community: str, today: date, after: str) ->
     ).all()
 
 
+def _first_contact(channel: str):
+    """The owner's first working phone or email, looked up by primary key per row."""
+    return (
+        select(owner_contacts.c.address)
+        .where(owner_contacts.c.owner_id == cases.c.owner_id, owner_contacts.c.channel == channel,
+               owner_contacts.c.status == "ok")
+        .order_by(owner_contacts.c.address).limit(1).scalar_subquery()
+    )
+
+
+def _contacts(row) -> dict[str, str]:
+    return {channel: address for channel, address in (("sms", row.phone), ("email", row.email)) if address}
+
+
 def _apply(connection, community, steps, today, boost, batch, report: SweepReport) -> None:
-    contacts = usable_contacts(connection, [row.owner_id for row in batch])
     case_updates, moves, broken, events, owner_penalties = [], [], [], [], []
     for row in batch:
         state = ladder.CaseState(
@@ -130,30 +156,31 @@ def _apply(connection, community, steps, today, boost, batch, report: SweepRepor
         if decision.promise_broken:
             broken.append(row.promise_id)
             events.append(_promise_event("promise.broken", row))
+        reminders = reminder_requests(
+            case_id=row.id, community=community, owner_id=row.owner_id, name=row.name,
+            locale=row.locale, contacts=_contacts(row),
+            stage=decision.move_to or row.stage, template=decision.template or row.stage,
+            channels=decision.channels, sends=decision.sends, amount_owed=row.amount_owed, today=today,
+        )
+        report.reminders += len(reminders)
         if decision.move_to:
-            change.update(b_stage=decision.move_to, b_entered=today, b_awaiting=None)
+            change.update(b_stage=decision.move_to, b_entered=today, b_awaiting=None, changed=True)
             moves.append({"case_id": row.id, "stage": decision.move_to, "entered_on": today,
                           "reason": decision.reason})
-            events.append(new_event("case.escalated", {
+            notice = reminders.pop(0).payload if reminders else None
+            events.append(trusted_event("case.escalated", {
                 "case_id": row.id, "owner_id": row.owner_id, "community": community,
                 "from_stage": row.stage, "to_stage": decision.move_to, "reason": decision.reason,
-                "entered_on": today,
+                "entered_on": today, "notice": notice,
             }))
         if decision.request_approval:
-            change["b_awaiting"] = decision.request_approval
-            events.append(new_event("approval.requested", {
+            change.update(b_awaiting=decision.request_approval, changed=True)
+            events.append(trusted_event("approval.requested", {
                 "case_id": row.id, "community": community, "stage": decision.request_approval,
                 "key_owner": row.key_owner,
             }))
             report.approvals_requested += 1
-        reminders = reminder_requests(
-            case_id=row.id, community=community, owner_id=row.owner_id, name=row.name,
-            locale=row.locale, contacts=contacts.get(row.owner_id, {}),
-            stage=decision.move_to or row.stage, template=decision.template or row.stage,
-            channels=decision.channels, sends=decision.sends, amount_owed=row.amount_owed, today=today,
-        )
         events.extend(reminders)
-        report.reminders += len(reminders)
         case_updates.append(change)
         if decision.promise_broken:
             owner_penalties.append(row.owner_id)
@@ -167,20 +194,19 @@ def _apply(connection, community, steps, today, boost, batch, report: SweepRepor
 
 
 def _promise_event(type_: str, row) -> Envelope:
-    return new_event(type_, {"promise_id": row.promise_id, "case_id": row.id, "owner_id": row.owner_id,
+    return trusted_event(type_, {"promise_id": row.promise_id, "case_id": row.id, "owner_id": row.owner_id,
                              "promised_date": row.promise_date})
 
 
 def _write(connection: Connection, today: date, case_updates, moves, broken, events) -> None:
-    connection.execute(
-        update(cases).where(cases.c.id == bindparam("b_id")).values(
-            stage=bindparam("b_stage"), stage_entered_on=bindparam("b_entered"),
-            awaiting_approval=bindparam("b_awaiting"), last_swept_on=today,
-        ),
-        case_updates,
-    )
-    if moves:
-        connection.execute(insert(stage_moves), moves)
+    # One new row version per case: changed cases get everything in one UPDATE each,
+    # the rest only their sweep date in one statement.
+    changed = [c for c in case_updates if c.get("changed")]
+    untouched = [c["b_id"] for c in case_updates if not c.get("changed")]
+    if untouched:
+        connection.execute(update(cases).where(cases.c.id.in_(untouched)).values(last_swept_on=today))
+    bulk.update_stages(connection, changed, today)
+    bulk.insert_stage_moves(connection, moves)
     if broken:
         connection.execute(
             update(promises).where(promises.c.id.in_(broken)).values(status="broken", resolved_on=today)

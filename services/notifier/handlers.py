@@ -22,8 +22,12 @@ def event_handler(engine: Engine, sender: ReminderSender):
     dispatch = InboxDispatcher(engine, inbox, {"delivery.reported": on_delivery_reported})
 
     def handle(event: Envelope) -> None:
+        # Sends go through the send ledger, keyed by notification id: that makes them idempotent.
         if event.type == "reminder.requested":
-            sender(event)  # the send ledger, keyed by notification id, makes this idempotent
+            sender.send(event.payload)
+        elif event.type == "case.escalated":
+            if event.payload["notice"] is not None:
+                sender.send(event.payload["notice"])
         else:
             dispatch(event)
 

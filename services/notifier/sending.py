@@ -28,8 +28,10 @@ class ReminderSender:
         self.gateway_public_url = gateway_public_url
 
     def __call__(self, event: Envelope) -> None:
+        self.send(event.payload)
+
+    def send(self, p: dict) -> None:
         """Send every requested channel; a transient failure raises after the others are tried."""
-        p = event.payload
         notification_id = str(p["notification_id"])
         transient: ProviderUnavailable | None = None
         for channel in p["channels"]:

@@ -17,7 +17,7 @@ from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.topology import Topology
 from tests import support
-from tests.bench import consume_path, publish_path, raw
+from tests.bench import consume_path, imports, publish_path, raw
 from tests.bench.common import (
     BenchError,
     Measurement,
@@ -92,6 +92,7 @@ def main() -> int:
             amqp_url = stack.enter_context(support.rabbit_vhost())
             database_url = stack.enter_context(support.postgres_database())
             run(amqp_url, database_url, total, rounds, stage_batch, results)
+            imports.run(results)  # its own throwaway cases database
     except (FileNotFoundError, subprocess.SubprocessError) as exc:
         failure = f"cannot manage a throwaway RabbitMQ vhost with rabbitmqctl: {exc}"
     except BenchError as exc:
