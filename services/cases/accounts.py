@@ -108,6 +108,10 @@ def close_case(connection: Connection, case_id: str, owner_id: str, reason: str)
         .values(status="closed", closed_reason=reason, closed_at=datetime.now(UTC), amount_owed=ZERO
                 if reason == "paid" else cases.c.amount_owed)
     )
+    # The collector's assignment ends with the case, so workloads and rankings count open work only.
+    connection.execute(update(case_assignments).where(case_assignments.c.case_id == case_id,
+                                                      case_assignments.c.ended_at.is_(None))
+                       .values(ended_at=datetime.now(UTC)))
     add_to_outbox(connection, outbox, new_event("case.closed", {
         "case_id": case_id, "owner_id": owner_id, "reason": reason,
     }))

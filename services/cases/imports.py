@@ -383,14 +383,10 @@ def run_import(engine: Engine, kind: str, rows: Iterable[tuple[int, dict[str, st
                all_or_nothing: bool = False) -> ImportReport:
     """Check every row, then apply the good ones in one transaction (rolled back for a dry run)."""
     report = ImportReport(kind, dry_run=dry_run)
-    with engine.connect() as connection, connection.begin() as transaction:
+    with engine.connect() as connection:
         known = known_communities(connection, now)
-        checker = RowChecker(kind, known, may_import)
-        good = []
-        for line, raw in rows:
-            report.rows += 1
-            checked = checker.check(line, raw)
-            (report.bad_rows if isinstance(checked, BadRow) else good).append(checked)
+    good = _checked(kind, rows, known, may_import, report)  # reading the upload holds no connection
+    with engine.connect() as connection, connection.begin() as transaction:
         if kind == PAYMENTS:
             good = _with_units(connection, good, report)
         report.bad_rows.sort(key=lambda bad: bad.line)
@@ -401,6 +397,16 @@ def run_import(engine: Engine, kind: str, rows: Iterable[tuple[int, dict[str, st
         if not report.applied:
             transaction.rollback()
     return report
+
+
+def _checked(kind: str, rows: Iterable[tuple[int, dict[str, str]]], known: dict[str, Community],
+             may_import: Callable[[str], bool], report: ImportReport) -> list:
+    checker, good = RowChecker(kind, known, may_import), []
+    for line, raw in rows:
+        report.rows += 1
+        checked = checker.check(line, raw)
+        (report.bad_rows if isinstance(checked, BadRow) else good).append(checked)
+    return good
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:

@@ -296,10 +296,12 @@ def groups_of(connection: Connection, community: str) -> list[dict]:
 
 def group_kind_for(due_date: date, stage: str, key_owner: bool, today: date) -> str:
     """Which group's work a case is; the first rule that holds wins."""
+    if key_owner:
+        return "manager_led"  # influential owners (核心人物) are the manager's, whatever their debt's age
     if due_date < date(today.year, 1, 1):
         return "prior_year"  # arrears from before this calendar year: the old-debt group
-    if key_owner or STAGES.index(stage) >= STAGES.index(HARD_FROM_STAGE):
-        return "manager_led"  # influential owners (核心人物) and cases already past the lawyer's letter
+    if STAGES.index(stage) >= STAGES.index(HARD_FROM_STAGE):
+        return "manager_led"  # hard cases: already past the lawyer's letter
     return "supervisor_led"
 
 

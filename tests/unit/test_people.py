@@ -379,7 +379,9 @@ def test_a_group_outside_the_rules_is_refused_and_writes_nothing(app, db, client
     pytest.param(THIS_YEAR, "reminder", True, "manager_led", id="key-owner"),
     pytest.param(date(2025, 1, 1), "reminder", False, "supervisor_led", id="new-years-day-is-this-year"),
     pytest.param(date(2024, 12, 31), "reminder", False, "prior_year", id="new-years-eve-is-prior-year"),
-    pytest.param(LAST_YEAR, "lawyer_letter", True, "prior_year", id="prior-year-first"),
+    # The brief: key owners are routed to the manager's group, even with old arrears.
+    pytest.param(LAST_YEAR, "lawyer_letter", True, "manager_led", id="key-owner-before-prior-year"),
+    pytest.param(LAST_YEAR, "lawyer_letter", False, "prior_year", id="prior-year-before-hard-cases"),
 ])
 def test_each_kind_of_case_belongs_to_its_group(due_date, stage, key_owner, kind):
     assert people.group_kind_for(due_date, stage, key_owner, TODAY) == kind

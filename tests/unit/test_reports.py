@@ -555,6 +555,7 @@ def test_reports_need_a_staff_token(client):
     ("reports/funnel?community=lakeside-garden&since=2026-10-01&until=2026-09-01", "since"),
     ("reports/funnel?community=lakeside-garden&since=2026-10-06", "since"),  # after today, the default until
     ("reports/funnel?community=lakeside-garden&since=2024-01-01&until=2026-01-01", "since"),
+    ("reports/funnel?community=lakeside-garden&since=2024-01-01", "since"),  # over a year before today
     ("reports/periodic?community=lakeside-garden&days=0", "days"),
 ])
 def test_bad_report_arguments_are_refused_with_422_naming_the_field(app, client, query, field):

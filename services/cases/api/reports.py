@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from flask import Response, g
 from flask_smorest import Blueprint, abort
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
 from services.cases import reports, timeline
@@ -44,14 +44,6 @@ class FunnelArgs(StrictSchema):
     since = fields.Date(load_default=None, metadata={"description": "Default: 29 days before `until`."})
     until = fields.Date(load_default=None, metadata={"description": "Default: the community's today."})
     format = FORMAT
-
-    @validates_schema
-    def _period(self, data, **_):
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            raise ValidationError("`since` must not be after `until`.", field_name="since")
-        if since and until and (until - since).days >= MAX_SPAN_DAYS:
-            raise ValidationError(f"A funnel covers at most {MAX_SPAN_DAYS} days.", field_name="since")
 
 
 class PeriodicArgs(StrictSchema):
@@ -195,6 +187,14 @@ def _visible(rows: list) -> list:
     return [r for r in rows if g.staff.sub in (r.collector.id, r.collector.username)]
 
 
+def _check_period(since, until) -> None:
+    if since > until:
+        abort(422, message="`since` must not be after `until`.", errors={"since": ["After `until`."]})
+    if (until - since).days >= MAX_SPAN_DAYS:
+        abort(422, message=f"A funnel covers at most {MAX_SPAN_DAYS} days.",
+              errors={"since": [f"At most {MAX_SPAN_DAYS} days before `until`."]})
+
+
 def _collector_row(collector: reports.Collector, progress: reports.Progress, **more) -> dict:
     return {"staff_id": collector.id, "name": collector.name, **progress.__dict__, **more}
 
@@ -308,8 +308,7 @@ def funnel(args):
         today = community_today(connection, community.id)
         until = args["until"] or today
         since = args["since"] or until - timedelta(days=29)
-        if since > until:
-            abort(422, message="`since` must not be after `until`.", errors={"since": ["After `until`."]})
+        _check_period(since, until)
         stages = reports.funnel(connection, community, since, until, today)
     if args["format"] == "csv":
         return _csv(community, f"funnel-{community.id}-{since}-{until}.csv",
