@@ -17,6 +17,7 @@ from services.cases import ladder
 from services.cases.contacts import usable_contacts
 from services.cases.reminders import reminder_requests
 from services.cases.tables import (
+    case_assignments,
     cases,
     ledger_entries,
     outbox,

@@ -12,6 +12,7 @@ import csv
 import functools
 import io
 import itertools
+import logging
 import re
 import sys
 import uuid
@@ -45,8 +46,8 @@ from shared.envelope import new_event
 from shared.events import LOCALES
 from shared.outbox import add_to_outbox
 
+log = logging.getLogger(__name__)
 LEDGER, PAYMENTS = "ledger", "payments"
-KINDS = (LEDGER, PAYMENTS)
 ALIASES = {
     "小区": "community", "楼栋": "building", "房号": "unit", "unit_number": "unit", "业主编号": "owner_ref",
     "业主姓名": "owner_name", "电话": "phones", "邮箱": "emails", "语言": "locale", "核心业主": "key_owner",
@@ -106,7 +107,8 @@ def columns_of(header: list[str], kind: str) -> list[str]:
     allowed = _SPECS[kind]
     names = [ALIASES.get(cell.strip(), cell.strip().lower()) for cell in header]
     problems = [f"Unknown column: {name!r}." for name in names if name and name not in allowed]
-    problems += [f"Column given twice: {name}." for name in sorted({n for n in names if n and names.count(n) > 1})]
+    twice = sorted({name for name in names if name and names.count(name) > 1})
+    problems += [f"Column given twice: {name}." for name in twice]
     problems += [f"Missing column: {name}." for name in allowed if name in _REQUIRED[kind] and name not in names]
     if problems:
         raise ImportRefused("The header row is not usable.", {"header": problems})
@@ -304,7 +306,8 @@ _SPECS = {
     },
 }
 _REPEATED = {"phones", "emails", "amount_due", "amount_paid", "due_date", "amount", "paid_on"}
-_REQUIRED = {kind: {name for name, (required, _, _) in spec.items() if required} for kind, spec in _SPECS.items()}
+_REQUIRED = {kind: {name for name, (required, _, _) in spec.items() if required}
+             for kind, spec in _SPECS.items()}
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,8 @@ def run_import(engine: Engine, kind: str, rows: Iterable[tuple[int, dict[str, st
             report.applied = not dry_run
         if not report.applied:
             transaction.rollback()
+    # Counts only: rows carry names, phones and emails.
+    log.info("import finished", extra={k: v for k, v in report.__dict__.items() if k != "bad_rows"})
     return report
 
 
@@ -457,12 +462,13 @@ class LedgerPlan:
             self.contacts[owner_id].add((channel, address))
             if channel == "sms":
                 self.by_phone.setdefault((community, address), owner_id)
-        self.units_before = {(r.community, r.building, r.number): (r.id, r.owner_id) for r in connection.execute(
-            select(units.c.id, units.c.community, units.c.building, units.c.number, units.c.owner_id)
-            .where(units.c.community.in_(names)))}
-        entries = select(ledger_entries.c.id, ledger_entries.c.unit_id, ledger_entries.c.fee_period,
-                         ledger_entries.c.amount_due, ledger_entries.c.due_date, ledger_entries.c.amount_paid
-                         ).join(units, units.c.id == ledger_entries.c.unit_id).where(units.c.community.in_(names))
+        self.units_before = {(r.community, r.building, r.number): (r.id, r.owner_id)
+                             for r in connection.execute(select(units.c.id, units.c.community, units.c.building,
+                                                                units.c.number, units.c.owner_id)
+                                                         .where(units.c.community.in_(names)))}
+        entries = (select(ledger_entries.c.id, ledger_entries.c.unit_id, ledger_entries.c.fee_period,
+                          ledger_entries.c.amount_due, ledger_entries.c.due_date, ledger_entries.c.amount_paid)
+                   .join(units, units.c.id == ledger_entries.c.unit_id).where(units.c.community.in_(names)))
         if len(periods) <= CHUNK:  # only the periods in the file: a community's history can be long
             entries = entries.where(ledger_entries.c.fee_period.in_(sorted(periods)))
         self.entries_before = {(r.unit_id, r.fee_period): (r.id, r.amount_due, r.due_date, r.amount_paid)
@@ -502,7 +508,8 @@ class LedgerPlan:
         self.unit_owner[unit] = owner_id
         self.row_keys.append((owner_id, unit, (unit_id, row.fee_period)))
 
-    def write(self, connection: Connection, rows: list[LedgerRow], report: ImportReport) -> set[tuple[str, str]]:
+    def write(self, connection: Connection, rows: list[LedgerRow],
+              report: ImportReport) -> set[tuple[str, str]]:
         """Insert and update what differs from the database and count each row.
 
         Return the (community, owner) pairs whose cases need a look.
@@ -538,8 +545,9 @@ class LedgerPlan:
         _execute_many(connection, by_id.values(external_ref=None),
                       ({"b_id": i} for i in changed if self.owners[i].ref != before[i].ref))
         _execute_many(connection, by_id, ({"b_id": i, **self._columns(i)} for i in changed))
-        _execute_many(connection, insert(owners), ({"id": i, **self._columns(i), "community": self.owners[i].community,
-                                                    "broken_promises": 0, "created_at": now} for i in fresh))
+        _execute_many(connection, insert(owners), (
+            {"id": i, "community": self.owners[i].community, **self._columns(i), "broken_promises": 0,
+             "created_at": now} for i in fresh))
         _execute_many(connection, insert(owner_contacts), (
             {"owner_id": owner_id, "channel": channel, "address": address, "status": "ok", "updated_at": now}
             for owner_id, channel, address in self.new_contacts))
@@ -559,8 +567,9 @@ class LedgerPlan:
             elif before[1] != owner_id:
                 moved.append(unit)
                 touched.add((unit[0], before[1]))  # the previous owner's arrears change too
-        _execute_many(connection, insert(units), ({"id": self.unit_ids[u], "community": u[0], "building": u[1],
-                                                   "number": u[2], "owner_id": self.unit_owner[u]} for u in fresh))
+        _execute_many(connection, insert(units), (
+            {"id": self.unit_ids[u], "community": u[0], "building": u[1], "number": u[2],
+             "owner_id": self.unit_owner[u]} for u in fresh))
         _execute_many(connection, update(units).where(units.c.id == bindparam("b_id")), (
             {"b_id": self.units_before[u][0], "owner_id": self.unit_owner[u]} for u in moved))
         return set(fresh) | set(moved), touched
@@ -716,7 +725,8 @@ def apply_payments(connection: Connection, paid: list[_Payment], known: dict[str
     after = _open_case_amounts(connection, owner_ids)
     report.cases_opened += len(after.keys() - before.keys())
     report.cases_closed += len(before.keys() - after.keys())
-    report.cases_updated += sum(1 for case_id in before.keys() & after.keys() if before[case_id] != after[case_id])
+    report.cases_updated += sum(1 for case_id in before.keys() & after.keys()
+                                if before[case_id] != after[case_id])
 
 
 def _open_case_amounts(connection: Connection, owner_ids: list[str]) -> dict[str, Decimal]:

@@ -16,11 +16,25 @@ from services.cases.replies import on_owner_replied, on_suppression_changed
 from services.cases.schedule import supervisor_for
 from services.cases.sweep import sweep
 from services.cases.tables import (
-    cases, owner_contacts, owners, promises, stage_moves, staff, staff_communities, staff_tasks, units,
+    cases,
+    owner_contacts,
+    owners,
+    promises,
+    staff,
+    staff_communities,
+    staff_tasks,
+    stage_moves,
+    units,
 )
 from shared.envelope import decode, new_event
 from tests.integration.collection import (
-    COMMUNITY, events_since, local_noon, migrated_cases_db, open_case, outbox_mark, types,
+    COMMUNITY,
+    events_since,
+    local_noon,
+    migrated_cases_db,
+    open_case,
+    outbox_mark,
+    types,
 )
 
 pytestmark = pytest.mark.postgres

@@ -33,8 +33,8 @@ def ledger_csv() -> bytes:
         for period, due in (("2024", "2024-12-31"), ("2025-H1", "2025-06-30")):
             paid = "0" if owes or period == "2025-H1" else "1846.50"
             writer.writerow([community, str(n % 20 + 1), f"{n:05d}", f"O{n:05d}", "张伟", f"138{n:08d}",
-                             f"owner{n}@example.com", "zh-CN", "yes" if n % 50 == 0 else "no", period, "1846.50",
-                             due, paid])
+                             f"owner{n}@example.com", "zh-CN", "yes" if n % 50 == 0 else "no", period,
+                             "1846.50", due, paid])
     return ("\ufeff" + out.getvalue()).encode()
 
 
@@ -108,7 +108,8 @@ def test_payments_on_postgresql_reduce_then_close_cases_and_a_repeat_is_all_dupl
     closed = upload(app, "/api/v1/imports/payments", rest)
     repeat = upload(app, "/api/v1/imports/payments", rest)
 
-    assert (reduced["inserted"], reduced["cases_updated"], reduced["cases_closed"]) == (len(overdue), len(overdue), 0)
+    assert (reduced["inserted"], reduced["cases_updated"], reduced["cases_closed"]) \
+        == (len(overdue), len(overdue), 0)
     assert (closed["inserted"], closed["cases_closed"]) == (len(overdue), len(overdue))
     assert (repeat["inserted"], repeat["unchanged"], repeat["cases_closed"]) == (0, len(overdue), 0)
     with app.extensions["cases.db"].connect() as connection:

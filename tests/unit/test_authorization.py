@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from services.cases import domain, handlers, owner_issue, people
 from services.cases.app import create_app
-from services.cases.tables import cases, metadata
+from services.cases.tables import campaigns, cases, metadata
 from shared.auth import issue_token
 from shared.db import make_engine
 from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, set_environment
@@ -72,6 +72,11 @@ def payment_rows(ids):
                       "amount": "10.00", "paid_on": "2025-06-14"}]}
 
 
+def new_campaign(ids):
+    return {"name": "年底冲刺", "starts_on": "2025-10-01", "ends_on": "2025-12-31", "sends_per_day": 2,
+            "target_recovery_rate": "0.3", "communities": [ids["community_id"]]}
+
+
 def of_community(ids):
     return {"community": ids["community_id"]}
 
@@ -101,6 +106,9 @@ ACROSS_COMMUNITIES = [
     pytest.param(Probe("POST", "/api/v1/issues/{issue_id}/status", "collector", 404, 200,
                        body=lambda ids: {"status": "in_progress"}, hides="issue_id"), id="issues-status"),
     pytest.param(Probe("POST", "/api/v1/payments", "collector", 403, 201, body=payment), id="payments-record"),
+    pytest.param(Probe("GET", "/api/v1/campaigns/{campaign_id}", "collector", 404, 200, hides="campaign_id"),
+                 id="campaigns-read"),
+    pytest.param(Probe("POST", "/api/v1/campaigns", "manager", 403, 201, body=new_campaign), id="campaigns-start"),
     pytest.param(Probe("GET", "/api/v1/staff/{staff_id}", "collector", 404, 200, hides="staff_id"),
                  id="staff-get-one"),
     pytest.param(Probe("POST", "/api/v1/staff", "manager", 403, 201, body=new_staff), id="staff-appoint"),
@@ -142,6 +150,8 @@ BEYOND_THE_ROLE = [
     pytest.param(Probe("POST", "/api/v1/sweep", role, 403, 200), id=f"{role}-sweeps")
     for role in ("collector", "supervisor")
 ] + [
+    pytest.param(Probe("POST", "/api/v1/campaigns", "supervisor", 403, 201, body=new_campaign),
+                 id="supervisor-starts-campaign"),
     pytest.param(Probe("PUT", "/api/v1/communities/{community_id}", "collector", 403, 200,
                        body=lambda ids: {"name": "Renamed"}), id="collector-edits-community"),
     pytest.param(Probe("POST", "/api/v1/staff", "collector", 403, 201, body=new_staff), id="collector-appoints"),
@@ -185,6 +195,8 @@ LISTS = [
                  id="communities"),
     pytest.param(Listing("/api/v1/cases", items, "case_id"), id="cases"),
     pytest.param(Listing("/api/v1/issues", items, "issue_id"), id="issues"),
+    pytest.param(Listing("/api/v1/campaigns", lambda body: [c["id"] for c in body], "campaign_id"),
+                 id="campaigns"),
     pytest.param(Listing("/api/v1/staff", items, "staff_ids"), id="staff"),
 ]
 LISTS_FILTERED_TO_THEIRS = [
@@ -210,7 +222,12 @@ def seed(engine, community: str) -> dict:
                                           actor="seed", now=NOW)
         group_id = people.create_group(connection, community, "主管组", "supervisor_led",
                                        staff["supervisor"], [staff["collector"]])
+        campaign_id = f"campaign-{community}"
+        connection.execute(campaigns.insert().values(
+            id=campaign_id, name="年底冲刺", starts_on=date(2025, 10, 1), ends_on=date(2025, 12, 31),
+            sends_per_day=2, target_recovery_rate=Decimal("0.3"), communities=[community], created_at=NOW))
     return {"community_id": community, "case_id": case_id, "issue_id": issue_id, "group_id": group_id,
+            "campaign_id": campaign_id,
             "staff_id": staff["collector"], "manager_id": staff["manager"], "staff_ids": sorted(staff.values()),
             "staff": staff}
 

@@ -20,9 +20,19 @@ def register_api(app: Flask) -> Api:
         app.config.setdefault(key, value)
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "staffToken": {"type": "http", "scheme": "bearer"}}}})
-    from services.cases.api import cases, communities, imports, issues, payments, reports, staff, sweep
+    from services.cases.api import (
+        campaigns,
+        cases,
+        communities,
+        imports,
+        issues,
+        payments,
+        reports,
+        staff,
+        sweep,
+    )
 
-    for module in (cases, communities, issues, payments, sweep, imports, staff, reports):
+    for module in (cases, communities, issues, payments, sweep, imports, staff, reports, campaigns):
         api.register_blueprint(module.blp)
 
     @app.before_request

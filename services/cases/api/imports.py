@@ -93,7 +93,8 @@ def import_payments(args):
 
 def _import(kind: str, args: dict) -> imports.ImportReport:
     # Before anything reads the body: Flask 3.1 lets one view raise its own limit.
-    request.max_content_length = current_app.config.get("IMPORT_MAX_CONTENT_LENGTH", IMPORT_MAX_CONTENT_LENGTH)
+    request.max_content_length = current_app.config.get("IMPORT_MAX_CONTENT_LENGTH",
+                                                        IMPORT_MAX_CONTENT_LENGTH)
     try:
         report = imports.run_import(engine(), kind, _rows(kind), now=now(), actor=g.staff.sub,
                                     may_import=g.staff.can_see, **args)
@@ -113,7 +114,8 @@ def _rows(kind: str):
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
-            abort(422, message="Send the CSV file in the multipart field `file`.", errors={"file": ["Missing."]})
+            abort(422, message="Send the CSV file in the multipart field `file`.",
+                  errors={"file": ["Missing."]})
         return imports.csv_rows(upload.stream, kind)
     if request.is_json:
         return imports.json_rows(RowsIn().load(request.get_json())["rows"], kind)
