@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select
 
@@ -19,8 +20,8 @@ OWNERS = [
 
 def load_demo(engine: Engine, today: date | None = None) -> int:
     """Create the demo community and open one case per demo owner, once; return cases opened."""
-    today = today or datetime.now(UTC).date()
     now = datetime.now(UTC)
+    today = today or now.astimezone(ZoneInfo("Asia/Shanghai")).date()  # the community's own day
     with engine.begin() as connection:
         if connection.execute(select(communities.c.id).where(communities.c.id == COMMUNITY)).first():
             return 0
