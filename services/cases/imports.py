@@ -109,7 +109,7 @@ def columns_of(header: list[str], kind: str) -> list[str]:
     problems = [f"Unknown column: {name!r}." for name in names if name and name not in allowed]
     twice = sorted({name for name in names if name and names.count(name) > 1})
     problems += [f"Column given twice: {name}." for name in twice]
-    problems += [f"Missing column: {name}." for name in allowed if name in _REQUIRED[kind] and name not in names]
+    problems += [f"Missing column: {name}." for name in _REQUIRED[kind] if name not in names]
     if problems:
         raise ImportRefused("The header row is not usable.", {"header": problems})
     return names
@@ -306,7 +306,7 @@ _SPECS = {
     },
 }
 _REPEATED = {"phones", "emails", "amount_due", "amount_paid", "due_date", "amount", "paid_on"}
-_REQUIRED = {kind: {name for name, (required, _, _) in spec.items() if required}
+_REQUIRED = {kind: tuple(name for name, (required, _, _) in spec.items() if required)
              for kind, spec in _SPECS.items()}
 
 
@@ -462,13 +462,14 @@ class LedgerPlan:
             self.contacts[owner_id].add((channel, address))
             if channel == "sms":
                 self.by_phone.setdefault((community, address), owner_id)
-        self.units_before = {(r.community, r.building, r.number): (r.id, r.owner_id)
-                             for r in connection.execute(select(units.c.id, units.c.community, units.c.building,
-                                                                units.c.number, units.c.owner_id)
-                                                         .where(units.c.community.in_(names)))}
-        entries = (select(ledger_entries.c.id, ledger_entries.c.unit_id, ledger_entries.c.fee_period,
-                          ledger_entries.c.amount_due, ledger_entries.c.due_date, ledger_entries.c.amount_paid)
-                   .join(units, units.c.id == ledger_entries.c.unit_id).where(units.c.community.in_(names)))
+        unit_rows = connection.execute(
+            select(units.c.id, units.c.community, units.c.building, units.c.number, units.c.owner_id)
+            .where(units.c.community.in_(names)))
+        self.units_before = {(r.community, r.building, r.number): (r.id, r.owner_id) for r in unit_rows}
+        entry = ledger_entries.c
+        entries = (select(entry.id, entry.unit_id, entry.fee_period, entry.amount_due, entry.due_date,
+                          entry.amount_paid)
+                   .join(units, units.c.id == entry.unit_id).where(units.c.community.in_(names)))
         if len(periods) <= CHUNK:  # only the periods in the file: a community's history can be long
             entries = entries.where(ledger_entries.c.fee_period.in_(sorted(periods)))
         self.entries_before = {(r.unit_id, r.fee_period): (r.id, r.amount_due, r.due_date, r.amount_paid)
@@ -625,8 +626,7 @@ def _refresh(connection: Connection, community: str, owner_ids: list[str], arrea
             to_close.append(case)
         elif (case.amount_owed, case.due_date) != (owed, oldest):
             changed.append({"b_id": case.id, "amount_owed": owed, "due_date": oldest})
-    if changed:
-        connection.execute(update(cases).where(cases.c.id == bindparam("b_id")), changed)
+    _execute_many(connection, update(cases).where(cases.c.id == bindparam("b_id")), changed)
     for batch in _chunks(to_open):
         _open_cases(connection, community, batch, known, actor)
     for batch in _chunks(to_close):
@@ -702,10 +702,12 @@ def _with_units(connection: Connection, rows: list[PaymentRow], report: ImportRe
 def apply_payments(connection: Connection, paid: list[_Payment], known: dict[str, Community], actor: str,
                    report: ImportReport) -> None:
     """Record each new receipt as accounts.record_payment does; a receipt seen before is a duplicate."""
+    receipts: dict[str, set[str]] = defaultdict(set)
+    for payment in paid:
+        receipts[payment.row.community].add(payment.row.receipt)
     recorded = set()
-    for community in sorted({p.row.community for p in paid}):
-        receipts = sorted({p.row.receipt for p in paid if p.row.community == community})
-        for batch in _chunks(receipts):
+    for community, refs in receipts.items():
+        for batch in _chunks(sorted(refs)):
             recorded.update((community, ref) for ref in connection.execute(
                 select(payments.c.external_ref).where(payments.c.community == community,
                                                       payments.c.external_ref.in_(batch))).scalars())

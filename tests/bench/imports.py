@@ -1,4 +1,4 @@
-"""Scenario 4: a 100,000-row ledger CSV imported into the cases database, then imported again.
+"""Baseline C and I1/I2: a 100,000-row ledger CSV imported into the cases database, then again.
 
 The rows go through the endpoint's own path minus HTTP (csv_rows -> run_import). The baseline
 is what the same rows cost as one bare Core executemany into a plain table, measured right before.

@@ -409,6 +409,37 @@ def test_an_owner_known_by_phone_is_the_same_owner_and_gets_the_owner_code(app, 
         assert connection.execute(select(owners.c.external_ref)).scalars().all() == ["O-1201"]
 
 
+def test_owner_codes_may_move_between_owners_within_one_file(app, client):
+    a_ledger(client, app, ledger_row(owner_ref="A", phones="13800138001"),
+             ledger_row(unit="1202", owner_ref="B", phones="13800138002"))
+
+    # B's owner comes first, so their new code A is written while A's owner may still hold it.
+    report = a_ledger(client, app, ledger_row(unit="1202", owner_ref="B", phones="13800138002"),
+                      ledger_row(owner_ref="C", phones="13800138001"),
+                      ledger_row(unit="1202", owner_ref="A", phones="13800138002", fee_period="2025-H1",
+                                 due_date="2025-06-30"))
+
+    assert report["bad"] == 0
+    with app.extensions["cases.db"].connect() as connection:
+        codes = dict(connection.execute(select(owner_contacts.c.address, owners.c.external_ref)
+                                        .join(owners, owners.c.id == owner_contacts.c.owner_id)
+                                        .where(owner_contacts.c.channel == "sms")).all())
+    assert codes == {"+8613800138001": "C", "+8613800138002": "A"}
+
+
+def test_each_community_opens_cases_by_its_own_calendar_day(app, client):
+    add_community(app.extensions["cases.db"], "hudson-yards", timezone="America/New_York")
+    due = {"due_date": "2025-02-28", "fee_period": "2025-02"}
+    rows = [ledger_row(**due), ledger_row(community="hudson-yards", owner_ref="O-9", phones="13700137009", **due)]
+
+    report = imported(upload(client, app, LEDGER, csv_file(rows),
+                             communities=("lakeside-garden", "hudson-yards")))
+
+    # 04:00 UTC on 1 March is noon on 1 March in Shanghai, 23:00 on 28 February in New York.
+    assert (report["inserted"], report["cases_opened"]) == (2, 1)
+    assert open_case(app)["community"] == "lakeside-garden"
+
+
 def test_contacts_are_added_never_dropped(app, client):
     a_ledger(client, app)
 
