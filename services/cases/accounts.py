@@ -19,6 +19,7 @@ from services.cases.reminders import reminder_requests
 from services.cases.tables import (
     case_assignments,
     cases,
+    communities,
     ledger_entries,
     outbox,
     owners,
@@ -82,7 +83,8 @@ def refresh_case(connection: Connection, owner_id: str, community: str, today: d
 def _open(connection: Connection, owner_id: str, community: str, arrears: Arrears, today: date,
           actor: str) -> str:
     case_id = str(uuid.uuid4())
-    first = ladder.first_stage()
+    overrides = connection.execute(select(communities.c.ladder).where(communities.c.id == community)).scalar()
+    first = ladder.first_stage(ladder.ladder_for(overrides))  # the community's own first stage
     # The first reminder goes out with the opening, so today's sweep has nothing more to do.
     connection.execute(insert(cases).values(
         id=case_id, owner_id=owner_id, community=community, amount_owed=arrears.owed,

@@ -10,8 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
+from services.cases.contacts import usable_contacts
 from services.cases.ladder import RESUME_GRACE_DAYS
-from services.cases.tables import cases, issue_history, outbox, owner_issues
+from services.cases.reminders import reminder_requests
+from services.cases.tables import cases, issue_history, outbox, owner_issues, owners
 from shared.envelope import new_event
 from shared.events import ISSUE_CATEGORIES
 from shared.outbox import add_to_outbox
@@ -73,7 +75,23 @@ def change_status(connection: Connection, issue_id: str, status: str, actor: str
             # Give the owner a few days after the fix before reminders resume.
             connection.execute(update(cases).where(cases.c.id == issue.case_id)
                                .values(paused_until=today + timedelta(days=RESUME_GRACE_DAYS)))
-        add_to_outbox(connection, outbox, _event("issue.resolved", _row(connection, issue_id)))
+        add_to_outbox(connection, outbox, _event("issue.resolved", _row(connection, issue_id)),
+                      *_tell_owner(connection, issue, today))
+
+
+def _tell_owner(connection: Connection, issue, today: date) -> list:
+    """Ask the notifier to tell the owner their problem is fixed (by text and email)."""
+    owner = connection.execute(select(owners.c.name, owners.c.locale).where(owners.c.id == issue.owner_id)).one()
+    case = connection.execute(select(cases.c.id, cases.c.stage, cases.c.amount_owed)
+                              .where(cases.c.id == issue.case_id)).first() if issue.case_id else None
+    if case is None:
+        return []
+    return reminder_requests(
+        case_id=case.id, community=issue.community, owner_id=issue.owner_id, name=owner.name,
+        locale=owner.locale, contacts=usable_contacts(connection, [issue.owner_id]).get(issue.owner_id, {}),
+        stage=case.stage, template="issue_resolved", channels=("sms", "email"), sends=1,
+        amount_owed=case.amount_owed, today=today,
+    )
 
 
 def mark_breaches(connection: Connection, now: datetime, supervisor_for) -> int:

@@ -17,6 +17,8 @@ SMS = {
     ("follow_up_letter", "en"): Template("Property service centre: Dear $name, CNY $amount in service fees is still unpaid. If something is stopping you from paying, reply and tell us; we will do our best to fix it."),
     ("promise_due", "zh-CN"): Template("【物业服务中心】$name您好，今天是您约定的缴费日，应缴物业服务费$amount元，感谢您的支持。"),
     ("promise_due", "en"): Template("Property service centre: Dear $name, today is the day you agreed to pay the service fee of CNY $amount. Thank you."),
+    ("issue_resolved", "zh-CN"): Template("【物业服务中心】$name您好，您反映的问题已处理完毕。如仍有不满意，请直接回复告诉我们。"),
+    ("issue_resolved", "en"): Template("Property service centre: Dear $name, the problem you reported has been fixed. If anything is still wrong, just reply and tell us."),
 }
 EMAIL_SUBJECT = {
     ("reminder", "zh-CN"): Template("物业服务费缴费提醒"),
@@ -29,6 +31,8 @@ EMAIL_SUBJECT = {
     ("follow_up_letter", "en"): Template("Follow-up: tell us why the fee is unpaid"),
     ("promise_due", "zh-CN"): Template("今天是您约定的缴费日"),
     ("promise_due", "en"): Template("Today is the day you agreed to pay"),
+    ("issue_resolved", "zh-CN"): Template("您反映的问题已处理完毕"),
+    ("issue_resolved", "en"): Template("The problem you reported has been fixed"),
 }
 EMAIL_TEXT = {
     ("reminder", "zh-CN"): Template("$name您好：\n\n您的物业服务费尚欠$amount元。请及时缴纳；如对费用或服务有任何问题，直接回复本邮件，我们会尽快处理。\n\n物业服务中心"),
@@ -41,6 +45,8 @@ EMAIL_TEXT = {
     ("follow_up_letter", "en"): Template("Dear $name,\n\nCNY $amount in service fees is still unpaid. Please tell us why, and what problems at home we should fix; the service centre will do its best. Just reply to this email.\n\nProperty service centre"),
     ("promise_due", "zh-CN"): Template("$name您好：\n\n今天是您约定的缴费日，应缴物业服务费$amount元。感谢您的理解与支持。\n\n物业服务中心"),
     ("promise_due", "en"): Template("Dear $name,\n\nToday is the day you agreed to pay the service fee of CNY $amount. Thank you for your support.\n\nProperty service centre"),
+    ("issue_resolved", "zh-CN"): Template("$name您好：\n\n您反映的问题已处理完毕，感谢您的耐心。如仍有不满意之处，请直接回复本邮件告诉我们。\n\n物业服务中心"),
+    ("issue_resolved", "en"): Template("Dear $name,\n\nThe problem you reported has been fixed; thank you for your patience. If anything is still not right, reply to this email and tell us.\n\nProperty service centre"),
 }
 
 

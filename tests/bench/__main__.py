@@ -17,7 +17,7 @@ from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.topology import Topology
 from tests import support
-from tests.bench import consume_path, imports, publish_path, raw
+from tests.bench import consume_path, imports, publish_path, raw, sweep
 from tests.bench.common import (
     BenchError,
     Measurement,
@@ -78,6 +78,8 @@ def main() -> int:
         # A sweep commits its cases in chunks; this many staged events share one transaction.
         stage_batch = setting("BENCH_STAGE_BATCH", 100)
         setting("BENCH_SCENARIO_SECONDS", 60)  # read by each Deadline; fail before any set-up
+        sweep_cases = setting("BENCH_SWEEP_CASES", 200_000)
+        sweep_communities = setting("BENCH_SWEEP_COMMUNITIES", 100)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -93,6 +95,8 @@ def main() -> int:
             database_url = stack.enter_context(support.postgres_database())
             run(amqp_url, database_url, total, rounds, stage_batch, results)
             imports.run(results)  # its own throwaway cases database
+            # The daily sweep over a large property group; compared with the last round's raw publish.
+            results.extend(sweep.run(amqp_url, sweep_cases, sweep_communities))
     except (FileNotFoundError, subprocess.SubprocessError) as exc:
         failure = f"cannot manage a throwaway RabbitMQ vhost with rabbitmqctl: {exc}"
     except BenchError as exc:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import time
 
-from kombu import Connection, Producer
+from kombu import Connection
 
 from shared.envelope import Envelope
+from shared.messaging import EventPublisher, Outgoing, connect
 from shared.topology import Topology
 from tests.bench.common import BenchError
 
@@ -26,13 +27,12 @@ def wait_for_depth(url: str, name: str, expected: int, seconds: float = 30.0) ->
 
 
 def fill(url: str, topology: Topology, envelopes: list[Envelope]) -> None:
-    """Publish untimed set-up traffic without per-message confirms; callers wait for the depth."""
-    with Connection(url, connect_timeout=5) as connection:
-        topology.declare(connection)
-        producer = Producer(connection.default_channel)
-        for envelope in envelopes:
-            producer.publish(
-                envelope.to_json(), exchange=topology.events, routing_key=envelope.type,
-                content_type="application/json", content_encoding="utf-8", delivery_mode=2,
-                message_id=envelope.id, correlation_id=envelope.correlation_id,
-            )
+    """Publish untimed set-up traffic in confirmed batches (unconfirmed publishes can be lost)."""
+    publisher = EventPublisher(connect(url), topology)
+    try:
+        for start in range(0, len(envelopes), 1000):
+            publisher.publish_many([
+                Outgoing(e.to_json(), e.type, e.id, e.correlation_id) for e in envelopes[start:start + 1000]
+            ])
+    finally:
+        publisher.connection.release()

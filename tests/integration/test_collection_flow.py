@@ -163,7 +163,9 @@ def test_an_open_issue_pauses_the_case_and_resolving_it_resumes_after_the_grace_
     with engine.begin() as connection:
         mark = outbox_mark(engine)
         owner_issue.change_status(connection, issue_id, "resolved", "staff-1", "fixed", notice_day)
-    assert "issue.resolved" in types(events_since(engine, mark))
+    told = events_since(engine, mark)
+    assert types(told) == ["issue.resolved", "reminder.requested"]
+    assert told[1]["payload"]["template"] == "issue_resolved"
     assert sweep(engine, local_noon(notice_day + timedelta(days=3))).moved == 0  # still in grace
     assert sweep(engine, local_noon(notice_day + timedelta(days=4))).moved == 1
 
