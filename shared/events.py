@@ -177,6 +177,19 @@ class OwnerUnreachable(StrictSchema):
     task_id = fields.Str(required=True)
 
 
+class CommunityConfigured(StrictSchema):
+    """A community's calendar, as the notifier needs it to decide when sending is allowed."""
+
+    community = fields.Str(required=True)
+    timezone = fields.Str(required=True)
+    locale = fields.Str(required=True, validate=validate.OneOf(LOCALES))
+    send_windows = fields.List(fields.Str(validate=validate.Regexp(r"^\d{2}:\d{2}$")), required=True)
+    quiet_start = fields.Str(required=True, validate=validate.Regexp(r"^\d{2}:\d{2}$"))
+    quiet_end = fields.Str(required=True, validate=validate.Regexp(r"^\d{2}:\d{2}$"))
+    holiday_calendar = fields.Str(load_default=None, allow_none=True)
+    skip_weekends = fields.Bool(required=True)
+
+
 class SuppressionChanged(StrictSchema):
     channel = fields.Str(required=True, validate=validate.OneOf(("sms", "email")))
     address = fields.Str(required=True, validate=validate.Length(min=3, max=320))
@@ -203,6 +216,7 @@ PAYLOADS: dict[tuple[str, int], type[Schema]] = {
     ("issue.resolved", 1): IssueChanged,
     ("owner.unreachable", 1): OwnerUnreachable,
     ("suppression.changed", 1): SuppressionChanged,
+    ("community.configured", 1): CommunityConfigured,
 }
 
 

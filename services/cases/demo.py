@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, insert, select
 
 from services.cases import domain, handlers
-from services.cases.tables import communities
+from services.cases.tables import communities, outbox
+from shared.envelope import new_event
+from shared.outbox import add_to_outbox
 
 COMMUNITY = "lakeside-garden"
 OWNERS = [
@@ -25,11 +27,12 @@ def load_demo(engine: Engine, today: date | None = None) -> int:
     with engine.begin() as connection:
         if connection.execute(select(communities.c.id).where(communities.c.id == COMMUNITY)).first():
             return 0
+        calendar = {"timezone": "Asia/Shanghai", "locale": "zh-CN", "send_windows": ["09:30", "14:00", "19:30"],
+                    "quiet_start": "21:00", "quiet_end": "08:00", "holiday_calendar": "CN", "skip_weekends": False}
         connection.execute(insert(communities).values(
-            id=COMMUNITY, name="湖畔花园 Lakeside Garden", timezone="Asia/Shanghai", locale="zh-CN",
-            send_windows=["09:30", "14:00", "19:30"], quiet_start="21:00", quiet_end="08:00",
-            holiday_calendar="CN", skip_weekends=False, ladder=None, created_at=now, updated_at=now,
+            id=COMMUNITY, name="湖畔花园 Lakeside Garden", ladder=None, created_at=now, updated_at=now, **calendar,
         ))
+        add_to_outbox(connection, outbox, new_event("community.configured", {"community": COMMUNITY, **calendar}))
         for name, phone, email, locale, amount, building, number in OWNERS:
             handlers.open_case(connection, domain.OpenCase(
                 community=COMMUNITY, amount_owed=Decimal(amount),

@@ -21,18 +21,23 @@ def register_api(app: Flask) -> Api:
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "staffToken": {"type": "http", "scheme": "bearer"}}}})
     from services.cases.api import (
+        assignments,
+        auth,
         campaigns,
         cases,
         communities,
+        groups,
         imports,
         issues,
         payments,
         reports,
         staff,
         sweep,
+        timeline,
     )
 
-    for module in (cases, communities, issues, payments, sweep, imports, staff, reports, campaigns):
+    for module in (cases, communities, issues, payments, sweep, imports, auth, staff, groups, assignments,
+                   reports, timeline, campaigns):
         api.register_blueprint(module.blp)
 
     @app.before_request

@@ -10,12 +10,15 @@ from sqlalchemy import insert, select, update
 
 from services.cases.api.common import engine, require_community, visible_communities
 from services.cases.ladder import LadderError, ladder_for
-from services.cases.tables import communities
+from services.cases.tables import communities, outbox
 from shared.auth import require_staff
+from shared.envelope import new_event
 from shared.events import LOCALES
+from shared.outbox import add_to_outbox
 from shared.schemas import StrictSchema
 
 blp = Blueprint("communities", __name__, url_prefix="/api/v1/communities", description="Communities")
+CALENDAR = ("timezone", "locale", "send_windows", "quiet_start", "quiet_end", "holiday_calendar", "skip_weekends")
 CLOCK = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM, 24-hour.")
 
 
@@ -76,6 +79,9 @@ def put_community(body, community_id: str):
                                .values(**body, updated_at=now))
         else:
             connection.execute(insert(communities).values(id=community_id, **body, created_at=now, updated_at=now))
+        # The notifier keeps its own copy of the calendar it must respect when sending.
+        add_to_outbox(connection, outbox, new_event("community.configured", {
+            "community": community_id, **{k: body[k] for k in CALENDAR}}))
         return connection.execute(select(communities).where(communities.c.id == community_id)).mappings().one()
 
 
