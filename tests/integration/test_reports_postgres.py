@@ -1,4 +1,4 @@
-"""The report queries on PostgreSQL give the figures worked out by hand in tests/unit/test_reports.py."""
+"""The report queries on PostgreSQL give the figures worked out by hand in tests/unit/report_builders.py."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,8 +9,7 @@ import pytest
 from services.cases.reports import find_community, funnel, load_book, periodic_report, ranking
 from shared.db import make_engine
 from shared.migrations import upgrade
-from tests.unit.sqlite_services import add_community
-from tests.unit.test_reports import (
+from tests.unit.report_builders import (
     COLLECTORS_ON_5_OCT,
     COMMUNITY,
     EVENING,
@@ -23,6 +22,7 @@ from tests.unit.test_reports import (
     day,
     figures,
 )
+from tests.unit.sqlite_services import add_community
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from services.cases import domain, handlers, owner_issue, people
 from services.cases.app import create_app
-from services.cases.tables import campaigns, cases, metadata
+from services.cases.tables import campaigns, cases, metadata, staff_tasks
 from shared.auth import issue_token
 from shared.db import make_engine
 from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, set_environment
@@ -106,6 +106,8 @@ ACROSS_COMMUNITIES = [
     pytest.param(Probe("POST", "/api/v1/issues/{issue_id}/status", "collector", 404, 200,
                        body=lambda ids: {"status": "in_progress"}, hides="issue_id"), id="issues-status"),
     pytest.param(Probe("POST", "/api/v1/payments", "collector", 403, 201, body=payment), id="payments-record"),
+    pytest.param(Probe("POST", "/api/v1/tasks/{task_id}/done", "collector", 404, 200, hides="task_id"),
+                 id="tasks-finish"),
     pytest.param(Probe("GET", "/api/v1/campaigns/{campaign_id}", "collector", 404, 200, hides="campaign_id"),
                  id="campaigns-read"),
     pytest.param(Probe("POST", "/api/v1/campaigns", "manager", 403, 201, body=new_campaign), id="campaigns-start"),
@@ -195,6 +197,7 @@ LISTS = [
                  id="communities"),
     pytest.param(Listing("/api/v1/cases", items, "case_id"), id="cases"),
     pytest.param(Listing("/api/v1/issues", items, "issue_id"), id="issues"),
+    pytest.param(Listing("/api/v1/tasks", items, "task_id"), id="tasks"),
     pytest.param(Listing("/api/v1/campaigns", lambda body: [c["id"] for c in body], "campaign_id"),
                  id="campaigns"),
     pytest.param(Listing("/api/v1/staff", items, "staff_ids"), id="staff"),
@@ -222,12 +225,16 @@ def seed(engine, community: str) -> dict:
                                           actor="seed", now=NOW)
         group_id = people.create_group(connection, community, "主管组", "supervisor_led",
                                        staff["supervisor"], [staff["collector"]])
+        task_id = f"task-{community}"
+        connection.execute(staff_tasks.insert().values(
+            id=task_id, kind="reverify_contacts", community=community, owner_id=owner_of(connection, case_id),
+            case_id=case_id, status="open", created_at=NOW))
         campaign_id = f"campaign-{community}"
         connection.execute(campaigns.insert().values(
             id=campaign_id, name="年底冲刺", starts_on=date(2025, 10, 1), ends_on=date(2025, 12, 31),
             sends_per_day=2, target_recovery_rate=Decimal("0.3"), communities=[community], created_at=NOW))
     return {"community_id": community, "case_id": case_id, "issue_id": issue_id, "group_id": group_id,
-            "campaign_id": campaign_id,
+            "campaign_id": campaign_id, "task_id": task_id,
             "staff_id": staff["collector"], "manager_id": staff["manager"], "staff_ids": sorted(staff.values()),
             "staff": staff}
 

@@ -18,8 +18,8 @@ from services.cases.tables import (
 )
 from services.cases.timeline import case_timeline
 from shared.auth import issue_token
+from tests.unit.report_builders import COMMUNITY, World, day, local
 from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, set_environment
-from tests.unit.test_reports import COMMUNITY, World, day, local
 
 MALICIOUS = '<script>alert("x")</script>王芳'
 

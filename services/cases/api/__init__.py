@@ -33,11 +33,12 @@ def register_api(app: Flask) -> Api:
         reports,
         staff,
         sweep,
+        tasks,
         timeline,
     )
 
     for module in (cases, communities, issues, payments, sweep, imports, auth, staff, groups, assignments,
-                   reports, timeline, campaigns):
+                   reports, timeline, campaigns, tasks):
         api.register_blueprint(module.blp)
 
     @app.before_request
