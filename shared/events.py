@@ -108,7 +108,7 @@ class OwnerReplied(StrictSchema):
     promised_date = fields.Date(load_default=None, allow_none=True)
     amount = fields.Decimal(load_default=None, allow_none=True, as_string=True, places=2)
     category = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(ISSUE_CATEGORIES))
-    language = fields.Str(load_default=None, allow_none=True)
+    language = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(LOCALES))
 
 
 class CaseEscalated(StrictSchema):

@@ -11,8 +11,8 @@ from shared.envelope import Envelope
 from shared.outbox import add_to_outbox
 
 
-def accept_once(engine: Engine, key: str, event: Envelope) -> bool:
-    """Store the event for relay unless `key` was accepted before; True if it is new."""
+def accept_once(engine: Engine, key: str, event: Envelope, *more: Envelope) -> bool:
+    """Store the event(s) for relay unless `key` was accepted before; True if it is new."""
     with engine.begin() as connection:
         insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         fresh = connection.execute(
@@ -22,5 +22,5 @@ def accept_once(engine: Engine, key: str, event: Envelope) -> bool:
             .returning(webhook_receipts.c.key)
         ).first()
         if fresh is not None:
-            add_to_outbox(connection, outbox, event)
+            add_to_outbox(connection, outbox, event, *more)
         return fresh is not None

@@ -27,7 +27,9 @@ def create_app(config: dict | None = None) -> Flask:
         "database": lambda: database_ready(engine),
         "broker": lambda: broker_ready(settings.broker_url),
     }))
+    from services.gateway.interpret_api import bp as interpret_bp
     from services.gateway.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(interpret_bp)
     return app

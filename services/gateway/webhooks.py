@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from services.gateway.acceptance import accept_once
+from services.gateway.intent import read_reply
 from services.gateway.signatures import twilio_signature_valid
 from shared.envelope import new_event
 from shared.events import DELIVERY_STATUSES
@@ -17,6 +18,9 @@ from shared.schemas import StrictSchema
 from shared.web import error_response
 
 log = logging.getLogger(__name__)
+# The gateway does not know the sender's community (cases matches the number), so replies are
+# read in the product's default timezone; cases counts its own "today" in the community's.
+REPLY_TIMEZONE = "Asia/Shanghai"
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
@@ -47,10 +51,10 @@ def _verified() -> bool:
     return False
 
 
-def _accept(key: str, event) -> Response | None:
-    """Store the event durably; a 503 (so Twilio retries) if that is impossible right now."""
+def _accept(key: str, event, *more) -> Response | None:
+    """Store the event(s) durably; a 503 (so Twilio retries) if that is impossible right now."""
     try:
-        accept_once(current_app.extensions["gateway.db"], key, event)
+        accept_once(current_app.extensions["gateway.db"], key, event, *more)
     except SQLAlchemyError:
         log.exception("could not store webhook event")
         return error_response(503, "Temporarily unable to accept; please retry.")
@@ -78,6 +82,17 @@ def twilio_status():
     return _accept(key, event) or Response(status=204)
 
 
+def _understood(body: str, received_at: datetime) -> dict:
+    """The intent fields of owner.replied; none if the reply could not be read (staff still see it)."""
+    try:
+        reading = read_reply(body, received_at, REPLY_TIMEZONE)
+    except Exception:  # a reader bug must not lose the owner's message or make Twilio retry it
+        log.exception("could not read an inbound reply")
+        return {}
+    return {"intent": reading.intent, "promised_date": reading.promised_date, "amount": reading.amount,
+            "category": reading.category, "language": reading.language}
+
+
 @bp.post("/twilio/sms")
 def twilio_inbound_sms():
     if not _verified():
@@ -86,11 +101,23 @@ def twilio_inbound_sms():
         form = InboundSms().load(request.form.to_dict())
     except ValidationError as exc:
         return error_response(400, "Not a Twilio inbound message.", exc.messages)
+    received_at = datetime.now(UTC)
     event = new_event("owner.replied", {
         "channel": "sms", "sender": form["From"], "recipient": form["To"], "body": form["Body"],
-        "provider_message_id": form["MessageSid"], "received_at": datetime.now(UTC),
+        "provider_message_id": form["MessageSid"], "received_at": received_at,
+        **_understood(form["Body"], received_at),
     })
-    failure = _accept(f"twilio-sms:{form['MessageSid']}", event)
+    failure = _accept(f"twilio-sms:{form['MessageSid']}", event, *_suppression(event.payload))
     if failure is not None:
         return failure
     return Response(str(MessagingResponse()), mimetype="application/xml")
+
+
+def _suppression(reply: dict) -> list:
+    """An opt-out (or back in) by text changes the suppression list for that phone, with the reply."""
+    if reply.get("intent") not in ("opt_out", "opt_in"):
+        return []
+    return [new_event("suppression.changed", {
+        "channel": "sms", "address": reply["sender"], "opted_out": reply["intent"] == "opt_out",
+        "source": "reply",
+    })]
