@@ -37,6 +37,8 @@ class Settings:
     sendgrid_api_host: str
     sendgrid_webhook_public_key: str
     gateway_public_url: str
+    reply_domain: str
+    sendgrid_inbound_secret: str
     sms_provider: str
     email_provider: str
     provider_timeout: float
@@ -83,6 +85,8 @@ class Settings:
             sendgrid_api_host=get("SENDGRID_API_HOST", "https://api.sendgrid.com"),
             sendgrid_webhook_public_key=get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
             gateway_public_url=get("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8003").rstrip("/"),
+            reply_domain=get("REPLY_DOMAIN", "reply.localhost"),
+            sendgrid_inbound_secret=get("SENDGRID_INBOUND_SECRET", "dev-inbound-secret"),
             sms_provider=get("SMS_PROVIDER", "console"),
             email_provider=get("EMAIL_PROVIDER", "console"),
             provider_timeout=number("PROVIDER_TIMEOUT_SECONDS", "10"),

@@ -31,6 +31,11 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
         "reminder.requested",
         "case.escalated",  # carries the new stage's notice
         "delivery.reported",
+        "community.configured",  # the calendar sends wait for
+        "case.closed",  # these four cancel sends still waiting
+        "promise.recorded",
+        "payment.recorded",
+        "suppression.changed",
     ),
 }
 
