@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.notifier")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="bring the notifier database to the newest schema")
-    commands.add_parser("worker", help="send what is asked for and relay the outbox")
+    commands.add_parser("worker", help="keep what is asked for, send it in its windows, relay the outbox")
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -21,18 +21,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "migrate":
         upgrade(Path(__file__).parent / "migrations", settings.notifier_database_url)
     elif args.command == "worker":
-        from services.notifier.handlers import event_handler
-        from services.notifier.providers import email_provider, sms_provider
-        from services.notifier.sending import ReminderSender
-        from services.notifier.tables import outbox
-        from shared.db import make_engine
-        from shared.worker import run_worker
+        run_notifier_worker(settings)
 
-        engine = make_engine(settings.notifier_database_url)
-        sender = ReminderSender(engine, sms_provider(settings), email_provider(settings),
-                                settings.gateway_public_url)
-        run_worker(settings, "notifier", engine, outbox, event_handler(engine, sender))
 
+def run_notifier_worker(settings) -> None:
+    """Consume events, dispatch due sends in their windows, and relay the outbox."""
+    from services.notifier.bootstrap import bootstrap
+    from services.notifier.tables import outbox
+    from shared.worker import run_worker
+
+    notifier = bootstrap(settings)
+    run_worker(settings, "notifier", notifier.engine, outbox, notifier.handle,
+               background=(notifier.dispatcher.run,))
 
 if __name__ == "__main__":
     main()

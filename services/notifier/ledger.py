@@ -75,3 +75,13 @@ def record_delivery(connection: Connection, notification_id: str | None, provide
             delivery_status=status, error_code=error_code or send_ledger.c.error_code, updated_at=_now()
         )
     ).rowcount
+
+
+def mark_interrupted(connection: Connection, notification_id: str, channel: str) -> None:
+    """A claim the process never came back to: it may have reached the provider."""
+    connection.execute(
+        update(send_ledger)
+        .where((send_ledger.c.notification_id == notification_id) & (send_ledger.c.channel == channel),
+               send_ledger.c.status == "claimed")
+        .values(status="unknown", error_code="interrupted", updated_at=_now())
+    )

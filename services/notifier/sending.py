@@ -1,12 +1,13 @@
-"""Send what cases asks for: each channel once, with the outcome reported back on the bus."""
+"""Send one request's channels: each at most once, with the outcome reported back on the bus."""
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from services.notifier import ledger, templates
+from services.notifier import ledger, suppression, templates
 from services.notifier.providers import (
     Email,
     OutcomeUnknown,
@@ -21,6 +22,27 @@ from shared.outbox import add_to_outbox
 log = logging.getLogger(__name__)
 
 
+class Gate(Protocol):
+    """What decides, in the claim transaction, whether a send may go, and hears how it ended."""
+
+    def admit(self, connection: Connection) -> bool: ...
+
+    def settle(self, connection: Connection, status: str, error_code: str | None) -> None: ...
+
+
+class OpenGate:
+    """Every send may go: the sender used on its own, with only the ledger's protection."""
+
+    def admit(self, connection: Connection) -> bool:
+        return True
+
+    def settle(self, connection: Connection, status: str, error_code: str | None) -> None:
+        pass
+
+
+OPEN = OpenGate()
+
+
 class ReminderSender:
     def __init__(self, engine: Engine, sms_provider, email_provider, gateway_public_url: str):
         self.engine = engine
@@ -31,7 +53,7 @@ class ReminderSender:
         self.send(event.payload)
 
     def send(self, p: dict) -> None:
-        """Send every requested channel; a transient failure raises after the others are tried."""
+        """Send every requested channel now; a transient failure raises after the others are tried."""
         notification_id = str(p["notification_id"])
         transient: ProviderUnavailable | None = None
         for channel in p["channels"]:
@@ -39,38 +61,57 @@ class ReminderSender:
                 log.warning("channel not handled yet", extra={"channel": channel})
                 continue
             try:
-                self._send_once(notification_id, channel, p)
+                self._send_once(notification_id, channel, p, OPEN)
             except ProviderUnavailable as exc:
                 transient = exc
         if transient is not None:
             raise transient
 
-    def _send_once(self, notification_id: str, channel: str, p: dict) -> None:
+    def send_channel(self, notification_id: str, channel: str, p: dict, gate: Gate) -> str:
+        """Send one channel if the gate admits it; return the outcome.
+
+        "held" when the gate said no, "retry" when nothing was sent and it may be tried again,
+        otherwise the ledger status (sent, failed, unknown).
+        """
+        try:
+            return self._send_once(notification_id, channel, p, gate)
+        except ProviderUnavailable:
+            return "retry"
+
+    def _send_once(self, notification_id: str, channel: str, p: dict, gate: Gate) -> str:
         recipient = p["recipient"]
         with self.engine.begin() as connection:
+            # The gate looks (cancelled? opted out? over a cap?) in the same transaction as the
+            # claim, right before the provider call.
+            if not gate.admit(connection):
+                return "held"
             claim = ledger.claim(connection, notification_id, channel, p["case_id"], recipient["owner_id"])
+            if not claim.granted:
+                gate.settle(connection, claim.status, "already handled")
         if not claim.granted:
             log.info("send already handled", extra={"notification_id": notification_id,
                                                     "channel": channel, "status": claim.status})
-            return
+            return claim.status
         provider = self.providers[channel]
         message = self._compose(notification_id, channel, p)
         try:
             provider_id = provider.send(message)
         except ProviderUnavailable as exc:
-            self._finish(notification_id, channel, "retry", error_code=exc.code)
+            self._finish(gate, notification_id, channel, "retry", error_code=exc.code)
             raise
         except ProviderRefused as exc:
-            self._finish(notification_id, channel, "failed", provider.name, p, error_code=exc.code)
-            return
+            self._finish(gate, notification_id, channel, "failed", provider.name, p, error_code=exc.code)
+            return "failed"
         except OutcomeUnknown as exc:
             log.warning("send outcome unknown; not repeating", extra={
                 "notification_id": notification_id, "channel": channel, "error": str(exc)})
-            self._finish(notification_id, channel, "unknown", provider.name, error_code=exc.code or "timeout")
-            return
-        self._finish(notification_id, channel, "sent", provider.name, p, provider_message_id=provider_id)
+            self._finish(gate, notification_id, channel, "unknown", provider.name,
+                         error_code=exc.code or "timeout")
+            return "unknown"
+        self._finish(gate, notification_id, channel, "sent", provider.name, p, provider_message_id=provider_id)
         log.info("message sent", extra={"notification_id": notification_id, "channel": channel,
                                         "provider": provider.name, "provider_message_id": provider_id})
+        return "sent"
 
     def _compose(self, notification_id: str, channel: str, p: dict):
         recipient = p["recipient"]
@@ -82,10 +123,11 @@ class ReminderSender:
         subject, text = templates.render_email(p["template"], recipient["locale"], values)
         return Email(recipient["email"], subject, text, notification_id)
 
-    def _finish(self, notification_id: str, channel: str, status: str, provider: str | None = None,
+    def _finish(self, gate: Gate, notification_id: str, channel: str, status: str, provider: str | None = None,
                 p: dict | None = None, **fields) -> None:
         with self.engine.begin() as connection:
             ledger.record(connection, notification_id, channel, status, provider=provider, **fields)
+            gate.settle(connection, status, fields.get("error_code"))
             if status == "sent":
                 add_to_outbox(connection, outbox, new_event("message.sent", {
                     "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
@@ -99,6 +141,11 @@ class ReminderSender:
                     "provider": provider, "error_code": fields.get("error_code"), "permanent": True,
                     "address": _address(channel, p),
                 }))
+                if fields.get("error_code") in suppression.OPT_OUT_CODES and _address(channel, p):
+                    # The carrier says the owner opted out: stop this number on our side too.
+                    now = datetime.now(UTC)
+                    suppression.change(connection, channel, _address(channel, p), True,
+                                       f"provider_{fields['error_code']}", now, now)
 
 
 def _address(channel: str, p: dict) -> str | None:

@@ -1,7 +1,8 @@
-"""The notifier database: the send ledger, plus its outbox and inbox."""
+"""The notifier database: sends waiting for their window, the send ledger, calendars,
+suppressions, plus the outbox and inbox."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 from shared.db import UtcDateTime
 from shared.inbox import inbox_table
@@ -28,6 +29,84 @@ send_ledger = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_send_ledger_provider_id", "provider_message_id"),
     Index("ix_send_ledger_owner", "owner_id"),
+)
+
+# One row per (notification, channel) cases asked for: it waits here for its send window and
+# the governor, and says what became of it (and why) for the owner's outbox page.
+WAITING = ("pending", "deferred")
+pending_sends = Table(
+    "pending_sends",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),
+    Column("channel", String(8), primary_key=True),
+    Column("case_id", String(36), nullable=False),
+    Column("owner_id", String(36), nullable=False),
+    Column("community", String(64)),
+    Column("slot", Integer, nullable=False),
+    Column("template", String(32), nullable=False),
+    Column("address", String(320)),  # the phone or email, to honour opt-outs
+    Column("payload", Text, nullable=False),  # the request as cases sent it (JSON)
+    Column("correlation_id", String(128), nullable=False),
+    Column("requested_at", UtcDateTime(), nullable=False),  # when cases asked (the event's time)
+    Column("due_at", UtcDateTime(), nullable=False),  # not before; moved on by a deferral
+    Column("expires_at", UtcDateTime(), nullable=False),
+    # pending | deferred -> sending -> sent | failed | unknown; or skipped | cancelled
+    Column("status", String(16), nullable=False),
+    Column("reason", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", UtcDateTime()),  # when the provider call was claimed
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_pending_sends_owner", "owner_id", "sent_at"),
+    Index("ix_pending_sends_community", "community", "sent_at"),
+    Index("ix_pending_sends_case", "case_id"),
+    Index("ix_pending_sends_address", "channel", "address"),
+)
+Index(
+    "ix_pending_sends_due",
+    pending_sends.c.due_at,
+    postgresql_where=pending_sends.c.status.in_(WAITING),
+    sqlite_where=pending_sends.c.status.in_(WAITING),
+)
+
+# Each community's calendar, as cases last configured it (community.configured).
+community_calendars = Table(
+    "community_calendars",
+    metadata,
+    Column("community", String(64), primary_key=True),
+    Column("timezone", String(64), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("send_windows", JSON, nullable=False),  # ["09:30", "14:00", "19:30"]
+    Column("quiet_start", String(5), nullable=False),
+    Column("quiet_end", String(5), nullable=False),
+    Column("holiday_calendar", String(8)),  # ISO country code; None: no holidays skipped
+    Column("skip_weekends", Boolean, nullable=False),
+    Column("configured_at", UtcDateTime(), nullable=False),  # the event's time: older ones lose
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Opt-outs per address and channel (gateway replies, Twilio 21610); opting in again keeps the row.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("channel", String(8), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("suppressed", Boolean, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# "Nothing asked for up to `through` may go out" per owner or case (a payment, a promise, a
+# closed case). Kept so a request that arrives after its cancellation is cancelled on arrival.
+send_stops = Table(
+    "send_stops",
+    metadata,
+    Column("scope", String(8), primary_key=True),  # owner | case
+    Column("subject_id", String(36), primary_key=True),
+    Column("through", UtcDateTime(), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 outbox = outbox_table(metadata)

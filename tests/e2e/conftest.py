@@ -85,6 +85,8 @@ def running(request, tmp_path_factory):
             "PROVIDER_TIMEOUT_SECONDS": "2",
             "GUNICORN_WORKERS": "1",
             "LOG_LEVEL": "INFO",
+            # A case opened at any hour gets its first message at once (windows are unit-tested).
+            "NOTIFIER_SEND_IMMEDIATELY": "true",
         }
         system = LocalSystem(env, ports, log_dir=tmp_path / "logs")
         system.migrate()
