@@ -103,7 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-demo", action="store_true", help="do not load demo data")
     args = parser.parse_args()
-    system = LocalSystem()
+    # The demo shows messages at once; real send windows apply with NOTIFIER_SEND_IMMEDIATELY=false.
+    system = LocalSystem({"NOTIFIER_SEND_IMMEDIATELY": os.environ.get("NOTIFIER_SEND_IMMEDIATELY", "true")})
     system.migrate()
     if not args.no_demo:
         system.run("-m", "services.cases", "demo")
@@ -142,6 +143,7 @@ List the demo cases:
 Simulate an owner texting back (signed like Twilio):
   make reply FROM=+8613800138001 BODY='下周五交'
 Messages the console providers kept: var/console_outbox.jsonl
+(send windows are off for the demo: NOTIFIER_SEND_IMMEDIATELY=false make run to see them)
 Ctrl-C stops everything.
 """
 

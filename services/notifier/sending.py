@@ -41,6 +41,7 @@ class OpenGate:
 
 
 OPEN = OpenGate()
+ALREADY_HANDLED = "already handled"  # the error code a gate hears when the ledger had the send already
 
 
 class ReminderSender:
@@ -87,7 +88,7 @@ class ReminderSender:
                 return "held"
             claim = ledger.claim(connection, notification_id, channel, p["case_id"], recipient["owner_id"])
             if not claim.granted:
-                gate.settle(connection, claim.status, "already handled")
+                gate.settle(connection, claim.status, ALREADY_HANDLED)
         if not claim.granted:
             log.info("send already handled", extra={"notification_id": notification_id,
                                                     "channel": channel, "status": claim.status})
