@@ -28,8 +28,12 @@ def create_app(config: dict | None = None) -> Flask:
         "broker": lambda: broker_ready(settings.broker_url),
     }))
     from services.gateway.interpret_api import bp as interpret_bp
+    from services.gateway.sendgrid.events import bp as sendgrid_events_bp
+    from services.gateway.sendgrid.inbound import bp as sendgrid_inbound_bp
     from services.gateway.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(sendgrid_events_bp)
+    app.register_blueprint(sendgrid_inbound_bp)
     app.register_blueprint(interpret_bp)
     return app
