@@ -92,7 +92,7 @@ class DeliveryReported(StrictSchema):
     notification_id = fields.UUID(load_default=None, allow_none=True)
     address = fields.Str(load_default=None, allow_none=True)  # Twilio's To, SendGrid's email
     status = fields.Str(required=True, validate=validate.OneOf(DELIVERY_STATUSES))
-    error_code = fields.Str(load_default=None, allow_none=True)
+    error_code = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=16))
     reported_at = fields.AwareDateTime(required=True)
 
 
@@ -101,7 +101,7 @@ class OwnerReplied(StrictSchema):
     sender = fields.Str(required=True, validate=validate.Length(min=1, max=320))
     recipient = fields.Str(load_default=None, allow_none=True)
     body = fields.Str(required=True, validate=validate.Length(max=10_000))
-    provider_message_id = fields.Str(required=True)
+    provider_message_id = fields.Str(required=True, validate=validate.Length(min=1, max=128))
     received_at = fields.AwareDateTime(required=True)
     # What the gateway understood the owner to mean (absent: not interpreted).
     intent = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(INTENTS))

@@ -4,14 +4,17 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, case, insert, select, update
 
 from services.cases import owner_issue
+from services.cases.config import load_settings
 from services.cases.promise import PromiseRefused, record_promise
 from services.cases.tables import cases, communities, owner_contacts, owner_replies, staff_tasks
 from shared.envelope import Envelope
+from shared.reply_address import read_reply_address
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +36,31 @@ def match_sender(connection: Connection, channel: str, sender: str) -> tuple[str
     return (row.owner_id, row.id, row.community) if row else (None, None, None)
 
 
+def match_reply_address(connection: Connection, recipient: str | None) -> tuple[str | None, str | None, str | None]:
+    """The owner named by the tokenised Reply-To their email answered, and their newest case."""
+    route = read_reply_address(_secret(), recipient or "")
+    if route is None:
+        return None, None, None
+    row = connection.execute(
+        select(cases.c.owner_id, cases.c.id, cases.c.community).where(cases.c.owner_id == route.owner_id)
+        .order_by(case((cases.c.status == "open", 0), else_=1), cases.c.opened_at.desc()).limit(1)
+    ).first()
+    return (row.owner_id, row.id, row.community) if row else (None, None, None)
+
+
+@cache
+def _secret() -> str:
+    return load_settings().secret_key
+
+
 def on_owner_replied(connection: Connection, event: Envelope) -> None:
     p = event.payload
-    owner_id, case_id, community = match_sender(connection, p["channel"], p["sender"])
+    owner_id, case_id, community = (None, None, None)
+    if p["channel"] == "email":
+        # The Reply-To token names the owner even when they answer from another address.
+        owner_id, case_id, community = match_reply_address(connection, p["recipient"])
+    if owner_id is None:
+        owner_id, case_id, community = match_sender(connection, p["channel"], p["sender"])
     connection.execute(insert(owner_replies).values(
         id=str(uuid.uuid4()), provider_message_id=p["provider_message_id"], channel=p["channel"],
         owner_id=owner_id, case_id=case_id, body=p["body"], intent=p["intent"], received_at=p["received_at"],

@@ -18,6 +18,7 @@ from services.cases.sweep import sweep
 from services.cases.tables import (
     cases,
     owner_contacts,
+    owner_replies,
     owners,
     promises,
     staff,
@@ -269,3 +270,19 @@ def test_reimporting_the_same_owner_and_ledger_changes_nothing(engine):
         again = register.upsert_owner(connection, record)
         assert register.upsert_ledger(connection, unit_id, ledger) is False
     assert first == again
+
+
+def test_an_email_reply_to_the_tokenised_address_reaches_the_owner_even_from_another_address(engine):
+    from shared.config import Settings
+    from shared.reply_address import ReplyRoute, reply_address
+
+    case_id = open_case(engine, today=OPENED)
+    owner_id = case_row(engine, case_id).owner_id
+    address = reply_address(Settings.from_env().secret_key, "reply.example.com", ReplyRoute(owner_id, "n-1"))
+    with engine.begin() as connection:
+        on_owner_replied(connection, bus("owner.replied", {
+            "channel": "email", "sender": "someone.else@example.net", "recipient": address,
+            "body": "电梯坏了", "provider_message_id": "<m1@example.net>", "received_at": local_noon(OPENED),
+            "intent": "complaint", "category": "lifts"}))
+        reply = connection.execute(select(owner_replies)).one()
+    assert (reply.owner_id, reply.case_id) == (owner_id, case_id)

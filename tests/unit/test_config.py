@@ -23,6 +23,8 @@ PRODUCTION_VALUES = {
     "TWILIO_FROM": "MG" + "2" * 32,
     "SENDGRID_API_KEY": "SG.key",
     "SENDGRID_FROM_EMAIL": "billing@example.com",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + "A" * 52,
+    "SENDGRID_INBOUND_SECRET": "inbound-secret",
 }
 
 
@@ -84,7 +86,7 @@ def test_development_starts_without_any_secret(monkeypatch, load_settings):
 @pytest.mark.parametrize("load_settings, providers, missing", [
     (cases_settings, {}, ["SECRET_KEY", "BROKER_URL", "CASES_DATABASE_URL"]),
     (gateway_settings, {}, ["BROKER_URL", "GATEWAY_DATABASE_URL", "GATEWAY_PUBLIC_URL", "TWILIO_AUTH_TOKEN",
-                            "SECRET_KEY"]),
+                            "SECRET_KEY", "SENDGRID_WEBHOOK_PUBLIC_KEY", "SENDGRID_INBOUND_SECRET"]),
     (notifier_settings, {}, ["BROKER_URL", "NOTIFIER_DATABASE_URL", "GATEWAY_PUBLIC_URL"]),
     (notifier_settings, {"SMS_PROVIDER": "twilio", "EMAIL_PROVIDER": "sendgrid"},
      ["BROKER_URL", "NOTIFIER_DATABASE_URL", "GATEWAY_PUBLIC_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
