@@ -72,5 +72,7 @@ def on_delivery_reported(connection: Connection, event: Envelope) -> None:
         notification_id, channel = row.notification_id, row.channel
     _record(connection, notification_id, channel, p["status"], provider=p["provider"],
             provider_message_id=p["provider_message_id"], error_code=p["error_code"], address=p["address"])
-    if p["status"] in FAILED_DELIVERY:
+    # A "blocked" bounce is the receiving server refusing us, not a dead address.
+    blocked = (p["error_code"] or "").startswith("blocked")
+    if p["status"] in FAILED_DELIVERY and not blocked:
         _address_failed(connection, notification_id, channel, p["address"], p["status"])

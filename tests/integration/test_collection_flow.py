@@ -286,3 +286,19 @@ def test_an_email_reply_to_the_tokenised_address_reaches_the_owner_even_from_ano
             "intent": "complaint", "category": "lifts"}))
         reply = connection.execute(select(owner_replies)).one()
     assert (reply.owner_id, reply.case_id) == (owner_id, case_id)
+
+
+def test_a_blocked_bounce_does_not_mark_the_email_bad(engine):
+    case_id = open_case(engine, today=OPENED)
+    notification = str(uuid.uuid4())
+    with engine.begin() as connection:
+        on_message_sent(connection, bus("message.sent", {
+            "notification_id": notification, "case_id": case_id, "channel": "email", "provider": "sendgrid",
+            "provider_message_id": "sg-2", "sent_at": datetime.now(UTC), "address": "owner@example.com"}))
+        on_delivery_reported(connection, bus("delivery.reported", {
+            "provider": "sendgrid", "channel": "email", "provider_message_id": "sg-2",
+            "notification_id": notification, "address": "owner@example.com", "status": "bounce",
+            "error_code": "blocked:5.7.1", "reported_at": datetime.now(UTC)}))
+        status = connection.execute(select(owner_contacts.c.status).where(
+            owner_contacts.c.channel == "email")).scalar_one()
+    assert status == "ok"
