@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -71,10 +73,16 @@ def test_owner_text_reply_reaches_the_case_once_and_is_answered_with_twiml(runni
     assert first.status_code == again.status_code == 200
     assert first.headers["Content-Type"].startswith("application/xml")
     assert "<Response" in first.text
-    shown = wait_for(lambda: get_case(running, case["id"]), lambda c: c["replies"])
+    shown = wait_for(lambda: get_case(running, case["id"]), lambda c: c["replies"] and c["promises"])
     time.sleep(0.5)  # give a duplicate every chance to arrive
-    assert [r["body"] for r in get_case(running, case["id"])["replies"]] == ["下周五交"]
-    assert shown["replies"][0]["channel"] == "sms"
+    again = get_case(running, case["id"])
+    assert [r["body"] for r in again["replies"]] == ["下周五交"]
+    assert shown["replies"][0]["channel"] == "sms" and shown["replies"][0]["intent"] == "promise_to_pay"
+    # Read as next week's Friday in the community's timezone, and recorded as one promise.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    friday = today - timedelta(days=today.weekday()) + timedelta(days=11)
+    assert [(p["promised_date"], p["source"], p["status"]) for p in again["promises"]] == [
+        (friday.isoformat(), "sms", "open")]
 
 
 @pytest.mark.parametrize("signature", [None, "bm90IGEgc2lnbmF0dXJl"], ids=["unsigned", "wrong-signature"])
