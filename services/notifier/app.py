@@ -6,6 +6,7 @@ from sqlalchemy import and_, select
 
 from services.notifier.config import load_settings
 from services.notifier.tables import pending_sends, send_ledger
+from services.notifier.template_api import template_overrides_api
 from shared.auth import require_staff
 from shared.db import database_ready, make_engine
 from shared.logs import configure_logging
@@ -74,4 +75,5 @@ def create_app(config: dict | None = None) -> Flask:
         "broker": lambda: broker_ready(settings.broker_url),
     }))
     app.register_blueprint(sends)
+    app.register_blueprint(template_overrides_api)
     return app

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import logging
@@ -20,7 +21,16 @@ import requests
 import urllib3
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Mail
+from sendgrid.helpers.mail import (
+    Attachment,
+    CustomArg,
+    Disposition,
+    FileContent,
+    FileName,
+    FileType,
+    Mail,
+    ReplyTo,
+)
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
@@ -61,6 +71,10 @@ class Email:
     subject: str
     text: str
     notification_id: str
+    html: str | None = None
+    reply_to: str | None = None  # tokenised (shared.reply_address): a reply finds the owner
+    # (file name the owner sees, path of the PDF kept for printing); paths keep the message JSON-able.
+    attachments: tuple[tuple[str, str], ...] = ()
 
 
 class TwilioSms:
@@ -122,9 +136,15 @@ class SendGridEmail:
 
     def send(self, email: Email) -> str:
         mail = Mail(from_email=self.sender, to_emails=email.to, subject=email.subject,
-                    plain_text_content=email.text)
+                    plain_text_content=email.text, html_content=email.html)
         # Comes back on every event webhook, so delivery reports find the notification.
         mail.custom_arg = CustomArg("notification_id", email.notification_id)
+        if email.reply_to:
+            mail.reply_to = ReplyTo(email.reply_to)
+        for file_name, path in email.attachments:
+            mail.attachment = Attachment(FileContent(base64.b64encode(Path(path).read_bytes()).decode("ascii")),
+                                         FileName(file_name), FileType("application/pdf"),
+                                         Disposition("attachment"))
         try:
             response = self.client.send(mail)
         except SendGridHTTPError as exc:

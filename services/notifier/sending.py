@@ -7,7 +7,8 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 
-from services.notifier import ledger, suppression, templates
+from services.notifier import ledger, suppression
+from services.notifier.composer import Composer
 from services.notifier.providers import (
     Email,
     OutcomeUnknown,
@@ -16,6 +17,7 @@ from services.notifier.providers import (
     Sms,
 )
 from services.notifier.tables import outbox
+from shared.config import Settings
 from shared.envelope import Envelope, new_event
 from shared.outbox import add_to_outbox
 
@@ -45,10 +47,13 @@ ALREADY_HANDLED = "already handled"  # the error code a gate hears when the ledg
 
 
 class ReminderSender:
-    def __init__(self, engine: Engine, sms_provider, email_provider, gateway_public_url: str):
+    def __init__(self, engine: Engine, sms_provider, email_provider, gateway_public_url: str,
+                 settings: Settings | None = None):
         self.engine = engine
         self.providers = {"sms": sms_provider, "email": email_provider}
         self.gateway_public_url = gateway_public_url
+        # The secret (Reply-To, reply-form links) and DATA_DIR (letters); the environment's when not given.
+        self.composer = Composer.from_settings(engine, gateway_public_url, settings or Settings.from_env())
 
     def __call__(self, event: Envelope) -> None:
         self.send(event.payload)
@@ -114,15 +119,11 @@ class ReminderSender:
                                         "provider": provider.name, "provider_message_id": provider_id})
         return "sent"
 
-    def _compose(self, notification_id: str, channel: str, p: dict):
-        recipient = p["recipient"]
-        values = {"name": recipient["name"], **{k: str(v) for k, v in p["context"].items()},
-                  "amount": p["context"].get("amount_owed", "")}
+    def _compose(self, notification_id: str, channel: str, p: dict) -> Sms | Email:
+        # A letter stage's email carries its PDF, which is also kept for printing.
         if channel == "sms":
-            callback = f"{self.gateway_public_url}/webhooks/twilio/status?n={notification_id}"
-            return Sms(recipient["phone"], templates.render_sms(p["template"], recipient["locale"], values), callback)
-        subject, text = templates.render_email(p["template"], recipient["locale"], values)
-        return Email(recipient["email"], subject, text, notification_id)
+            return self.composer.sms(notification_id, p)
+        return self.composer.email(notification_id, p)
 
     def _finish(self, gate: Gate, notification_id: str, channel: str, status: str, provider: str | None = None,
                 p: dict | None = None, **fields) -> None:

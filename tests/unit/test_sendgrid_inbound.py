@@ -12,6 +12,7 @@ from services.gateway.app import MAX_WEBHOOK_BYTES, create_app
 from services.gateway.sendgrid.form import FIELD_LIMIT
 from services.gateway.sendgrid.reply_text import html_text, new_text
 from services.gateway.tables import outbox, webhook_receipts
+from shared.config import ConfigError
 from shared.envelope import decode
 from shared.reply_address import ReplyRoute, reply_address
 from tests.unit.sqlite_services import migrated_database, root_logging_kept, row_count, set_environment
@@ -134,17 +135,15 @@ def test_a_post_without_the_secret_is_refused_with_403_and_nothing_stored(app, c
     assert nothing_stored(app)
 
 
-def test_in_production_the_development_secret_is_never_accepted(tmp_path, monkeypatch):
+def test_in_production_the_gateway_will_not_start_on_the_development_secret(tmp_path, monkeypatch):
     url = migrated_database(tmp_path, "gateway")
     set_environment(monkeypatch, APP_ENV="production", GATEWAY_DATABASE_URL=url, DATA_DIR=str(tmp_path),
                     BROKER_URL="amqp://fees@rabbit/fees", GATEWAY_PUBLIC_URL="https://gw.example.com",
-                    TWILIO_AUTH_TOKEN="token", SECRET_KEY=SECRET_KEY)
-    with root_logging_kept():
-        app = create_app()
+                    TWILIO_AUTH_TOKEN="token", SECRET_KEY=SECRET_KEY, SENDGRID_WEBHOOK_PUBLIC_KEY="key")
+    with root_logging_kept(), pytest.raises(ConfigError) as refused:
+        create_app()
 
-    assert_error_shape(post(app.test_client(), email_reply(), path="/webhooks/sendgrid/inbound?key="
-                            + app.config["SETTINGS"].sendgrid_inbound_secret), 403)
-    app.extensions["gateway.db"].dispose()
+    assert "SENDGRID_INBOUND_SECRET" in str(refused.value)
 
 
 @pytest.mark.parametrize("charset, words", [
