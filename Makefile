@@ -11,10 +11,10 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP) ## Create the virtualenv and install pinned dependencies
@@ -43,7 +43,11 @@ bench: $(STAMP) ## Measure throughput against raw baselines on the local RabbitM
 lint: $(STAMP) ## Check style and common mistakes
 	$(PY) -m ruff check .
 
+lock: $(STAMP) ## Re-freeze constraints.txt after changing requirements*.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	{ head -3 constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.new && mv constraints.new constraints.txt
+
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var test-artifacts
 
-.PHONY: help install run migrate reply token test unit bench lint clean
+.PHONY: help install run migrate reply token test unit bench lint lock clean
