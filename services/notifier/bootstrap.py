@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from services.notifier.breaker import BreakerRules, breaker_states, guarded, load_breaker_rules
 from services.notifier.calendar import DaysOff
 from services.notifier.calendars import CalendarBook
 from services.notifier.config import SendingRules, load_rules
@@ -15,6 +16,8 @@ from services.notifier.governor import ContactGovernor
 from services.notifier.handlers import Scheduling, event_handler
 from services.notifier.providers import email_provider, sms_provider
 from services.notifier.public_holidays import PublicHolidays
+from services.notifier.reconcile import Reconciler
+from services.notifier.reconcile import reconcile_after as load_reconcile_after
 from services.notifier.sending import ReminderSender
 from shared.config import Settings
 from shared.db import make_engine
@@ -28,15 +31,24 @@ class Notifier:
     dispatcher: Dispatcher
     handle: Callable[[Envelope], None]
 
+    def circuits(self) -> dict[str, dict]:
+        """Each provider's circuit breaker, for ops (issue 6 puts it on /metrics)."""
+        return breaker_states(self.sender.providers.values())
+
 
 def bootstrap(settings: Settings, rules: SendingRules | None = None, *, engine: Engine | None = None,
               sms=None, email=None, days_off: DaysOff | None = None,
-              clock: Callable[[], datetime] = utc_now) -> Notifier:
+              clock: Callable[[], datetime] = utc_now, breakers: BreakerRules | None = None,
+              reconcile_after: timedelta | None = None) -> Notifier:
     rules = rules or load_rules()
+    breakers = breakers or load_breaker_rules()
     engine = engine or make_engine(settings.notifier_database_url)
     book = CalendarBook(days_off or PublicHolidays(), rules.window_minutes)
-    sender = ReminderSender(engine, sms or sms_provider(settings), email or email_provider(settings),
-                            settings.gateway_public_url)
-    dispatcher = Dispatcher(engine, sender, book, ContactGovernor(rules.caps), rules, clock)
+    # Each provider behind its own circuit breaker: one that is down is not hammered.
+    sender = ReminderSender(engine, guarded(sms or sms_provider(settings), breakers),
+                            guarded(email or email_provider(settings), breakers), settings.gateway_public_url,
+                            settings=settings)
+    reconciler = Reconciler(reconcile_after or load_reconcile_after())
+    dispatcher = Dispatcher(engine, sender, book, ContactGovernor(rules.caps), rules, clock, reconciler)
     handle = event_handler(engine, Scheduling(book, rules, clock), wake=dispatcher.wake)
     return Notifier(engine, sender, dispatcher, handle)

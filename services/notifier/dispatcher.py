@@ -55,13 +55,14 @@ class Pacer:
 
 class Dispatcher:
     def __init__(self, engine: Engine, sender: ReminderSender, book: CalendarBook, governor: ContactGovernor,
-                 rules: SendingRules, clock: Callable[[], datetime] = utc_now):
+                 rules: SendingRules, clock: Callable[[], datetime] = utc_now, reconciler=None):
         self.engine = engine
         self.sender = sender
         self.book = book
         self.governor = governor
         self.rules = rules
         self.clock = clock
+        self.reconciler = reconciler  # releases unknown sends nobody confirmed (reconcile.py)
         self.pacers = {channel: Pacer(rules.rate_per_second) for channel in sender.providers}
         self._wake = threading.Event()
 
@@ -89,6 +90,8 @@ class Dispatcher:
         with self.engine.begin() as connection:
             outcomes["expired"] = pending.expire(connection, now)
             outcomes["interrupted"] = self._recover(connection, now)
+            if self.reconciler is not None:
+                outcomes["released"] = self.reconciler.release_unconfirmed(connection, now)
         calendars: dict[str | None, SendCalendar] = {}
         seen: set[tuple[str, str]] = set()
         while stop is None or not stop.is_set():
@@ -121,6 +124,8 @@ class Dispatcher:
                                           f"outside send windows; next window {local(calendar, later)}",
                                           now, later)
                 return "outside_window"
+        if (held := self._circuit_open(row, calendar, now)) is not None:
+            return held
         self.pacers[row.channel].wait(stop)
         token = bind_correlation_id(row.correlation_id)
         try:
@@ -129,6 +134,19 @@ class Dispatcher:
             return gate.held or outcome
         finally:
             reset_correlation_id(token)
+
+    def _circuit_open(self, row, calendar: SendCalendar, now: datetime) -> str | None:
+        """Defer a send, untouched, while its provider's circuit is open (see breaker.py)."""
+        provider = self.sender.providers[row.channel]
+        wait = provider.retry_in() if hasattr(provider, "retry_in") else None
+        if wait is None:
+            return None
+        until = now + timedelta(seconds=wait)
+        with self.engine.begin() as connection:
+            pending.defer_waiting(connection, pending.Key(row.notification_id, row.channel),
+                                  f"{provider.name} circuit open until {until.astimezone(calendar.zone):%Y-%m-%d %H:%M:%S}",
+                                  now, until)
+        return "circuit_open"
 
     def _recover(self, connection: Connection, now: datetime) -> int:
         stuck = pending.interrupted(connection, now - INTERRUPTED_AFTER)

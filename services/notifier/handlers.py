@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine
 
-from services.notifier import calendars, ledger, pending, suppression
+from services.notifier import calendars, ledger, pending, reconcile, suppression
 from services.notifier.calendar import NoSendWindow, SendCalendar, clock
 from services.notifier.calendars import CalendarBook
 from services.notifier.config import SendingRules
@@ -138,6 +138,10 @@ def on_suppression_changed(connection: Connection, event: Envelope) -> None:
 def on_delivery_reported(connection: Connection, event: Envelope) -> None:
     p = event.payload
     notification_id = str(p["notification_id"]) if p["notification_id"] else None
+    if notification_id:
+        # A send whose outcome was unknown is settled by any report of it (see reconcile.py).
+        reconcile.confirm_by_report(connection, notification_id, p["channel"], p["provider"],
+                                    p["provider_message_id"], utc_now())
     ledger.record_delivery(connection, notification_id, p["provider_message_id"], p["channel"],
                            p["status"], p["error_code"])
 

@@ -57,11 +57,11 @@ def claim(connection: Connection, notification_id: str, channel: str, case_id: s
 
 
 def record(connection: Connection, notification_id: str, channel: str, status: str, **fields) -> None:
-    connection.execute(
-        update(send_ledger)
-        .where((send_ledger.c.notification_id == notification_id) & (send_ledger.c.channel == channel))
-        .values(status=status, updated_at=_now(), **fields)
-    )
+    where = (send_ledger.c.notification_id == notification_id) & (send_ledger.c.channel == channel)
+    if status == "unknown":
+        # A delivery report may have confirmed the send while the call was still timing out.
+        where &= send_ledger.c.status != "sent"
+    connection.execute(update(send_ledger).where(where).values(status=status, updated_at=_now(), **fields))
 
 
 def record_delivery(connection: Connection, notification_id: str | None, provider_message_id: str,
