@@ -100,3 +100,32 @@ def health_blueprint(checks: dict[str, Callable[[], bool]]) -> Blueprint:
         return jsonify(body), 200 if ready else 503
 
     return health
+
+
+def service_app(import_name: str, service: str, settings, database_url: str, config: dict | None,
+                max_body: int = 1 << 20, before_handlers=None) -> Flask:
+    """The Flask app every service starts from: config, its own database, errors, health.
+
+    `before_handlers(app)` registers what must come before our error handlers (flask-smorest's
+    Api installs its own, which ours then replace). Engines connect lazily, so building one here
+    is safe before gunicorn forks.
+    """
+    from shared.db import database_ready, make_engine
+    from shared.logs import configure_logging
+    from shared.messaging import broker_ready
+
+    configure_logging(service, settings.log_level)
+    app = Flask(import_name)
+    app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, MAX_CONTENT_LENGTH=max_body)
+    app.config.update(config or {})
+    engine = make_engine(app.config.get("DATABASE_URL", database_url))
+    app.extensions[f"{service}.db"] = engine
+    if before_handlers is not None:
+        before_handlers(app)
+    install_error_handlers(app)
+    install_correlation_id(app)
+    app.register_blueprint(health_blueprint({
+        "database": lambda: database_ready(engine),
+        "broker": lambda: broker_ready(settings.broker_url),
+    }))
+    return app

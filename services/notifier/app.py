@@ -8,10 +8,7 @@ from services.notifier.config import load_settings
 from services.notifier.tables import pending_sends, send_ledger
 from services.notifier.template_api import template_overrides_api
 from shared.auth import require_staff
-from shared.db import database_ready, make_engine
-from shared.logs import configure_logging
-from shared.messaging import broker_ready
-from shared.web import health_blueprint, install_correlation_id, install_error_handlers
+from shared.web import service_app
 
 sends = Blueprint("sends", __name__, url_prefix="/api/v1")
 
@@ -62,18 +59,7 @@ def owner_outbox(owner_id: str):
 
 def create_app(config: dict | None = None) -> Flask:
     settings = load_settings()
-    configure_logging("notifier", settings.log_level)
-    app = Flask(__name__)
-    app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, MAX_CONTENT_LENGTH=1 << 20)
-    app.config.update(config or {})
-    engine = make_engine(app.config.get("DATABASE_URL", settings.notifier_database_url))
-    app.extensions["notifier.db"] = engine
-    install_error_handlers(app)
-    install_correlation_id(app)
-    app.register_blueprint(health_blueprint({
-        "database": lambda: database_ready(engine),
-        "broker": lambda: broker_ready(settings.broker_url),
-    }))
+    app = service_app(__name__, "notifier", settings, settings.notifier_database_url, config)
     app.register_blueprint(sends)
     app.register_blueprint(template_overrides_api)
     return app
