@@ -11,7 +11,7 @@ from services.notifier.breaker import BreakerRules, breaker_states, guarded, loa
 from services.notifier.calendar import DaysOff
 from services.notifier.calendars import CalendarBook
 from services.notifier.config import SendingRules, load_rules
-from services.notifier.dispatcher import Dispatcher, utc_now
+from services.notifier.dispatcher import Dispatcher, load_concurrency, utc_now
 from services.notifier.governor import ContactGovernor
 from services.notifier.handlers import Scheduling, event_handler
 from services.notifier.providers import email_provider, sms_provider
@@ -39,16 +39,21 @@ class Notifier:
 def bootstrap(settings: Settings, rules: SendingRules | None = None, *, engine: Engine | None = None,
               sms=None, email=None, days_off: DaysOff | None = None,
               clock: Callable[[], datetime] = utc_now, breakers: BreakerRules | None = None,
-              reconcile_after: timedelta | None = None) -> Notifier:
+              reconcile_after: timedelta | None = None, concurrency: int | None = None) -> Notifier:
     rules = rules or load_rules()
     breakers = breakers or load_breaker_rules()
-    engine = engine or make_engine(settings.notifier_database_url)
+    concurrency = concurrency or load_concurrency()
+    # A dispatch worker holds a connection only for its short claim and settle transactions,
+    # never across the provider call; one each, plus the dispatcher's own reads and the event
+    # consumer's, means no worker ever waits for the pool.
+    engine = engine or make_engine(settings.notifier_database_url, pool_size=concurrency + 2)
     book = CalendarBook(days_off or PublicHolidays(), rules.window_minutes)
     # Each provider behind its own circuit breaker: one that is down is not hammered.
     sender = ReminderSender(engine, guarded(sms or sms_provider(settings), breakers),
                             guarded(email or email_provider(settings), breakers), settings.gateway_public_url,
                             settings=settings)
     reconciler = Reconciler(reconcile_after or load_reconcile_after())
-    dispatcher = Dispatcher(engine, sender, book, ContactGovernor(rules.caps), rules, clock, reconciler)
+    dispatcher = Dispatcher(engine, sender, book, ContactGovernor(rules.caps), rules, clock, reconciler,
+                            concurrency)
     handle = event_handler(engine, Scheduling(book, rules, clock), wake=dispatcher.wake)
     return Notifier(engine, sender, dispatcher, handle)

@@ -17,7 +17,7 @@ from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.topology import Topology
 from tests import support
-from tests.bench import consume_path, imports, publish_path, raw, sweep
+from tests.bench import consume_path, imports, notifier, publish_path, raw, sweep
 from tests.bench.common import (
     BenchError,
     Measurement,
@@ -80,6 +80,7 @@ def main() -> int:
         setting("BENCH_SCENARIO_SECONDS", 60)  # read by each Deadline; fail before any set-up
         sweep_cases = setting("BENCH_SWEEP_CASES", 200_000)
         sweep_communities = setting("BENCH_SWEEP_COMMUNITIES", 100)
+        setting("BENCH_NOTIFIER_SENDS", 2000)  # read by notifier.run; fail before any set-up
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -97,6 +98,7 @@ def main() -> int:
             imports.run(results)  # its own throwaway cases database
             # The daily sweep over a large property group; compared with the last round's raw publish.
             results.extend(sweep.run(amqp_url, sweep_cases, sweep_communities))
+            notifier.run(results)  # once, its own throwaway notifier database and provider stand-ins
     except (FileNotFoundError, subprocess.SubprocessError) as exc:
         failure = f"cannot manage a throwaway RabbitMQ vhost with rabbitmqctl: {exc}"
     except BenchError as exc:
