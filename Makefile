@@ -37,6 +37,9 @@ test: $(STAMP) ## Run the whole suite (unit, integration on RabbitMQ + PostgreSQ
 unit: $(STAMP) ## Run the unit tests only
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
+tools: ## Install the Debian tools the browser tests and benchmarks use (chromium, wrk; needs root)
+	command -v chromium >/dev/null && command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk; }
+
 bench: $(STAMP) ## Measure throughput against raw baselines on the local RabbitMQ/PostgreSQL
 	$(PY) -m tests.bench
 
@@ -50,4 +53,4 @@ lock: $(STAMP) ## Re-freeze constraints.txt after changing requirements*.txt
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var test-artifacts
 
-.PHONY: help install run migrate reply token test unit bench lint lock clean
+.PHONY: help install tools run migrate reply token test unit bench lint lock clean

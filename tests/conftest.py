@@ -46,3 +46,34 @@ def postgres_url(postgres_ready):
 def namespace():
     """A unique prefix for exchanges and queues, so tests sharing a vhost never meet."""
     return support.unique("t") + "."
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Headless, and quiet on this machine's closed network: without the background-networking flags
+# Chromium keeps trying Google's hosts and gets refused.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser). `.ci/run` installs it."""
+    _require(None if os.access(CHROMIUM, os.X_OK) else f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    """Where browser tests leave screenshots (test-artifacts/, ignored by git)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
+    os.makedirs(path, exist_ok=True)
+    return path
