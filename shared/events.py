@@ -197,6 +197,72 @@ class SuppressionChanged(StrictSchema):
     source = fields.Str(required=True)  # e.g. "reply", "provider_21610", "staff"
 
 
+AUTO_REPLY_KINDS = (
+    "promise_ack",  # cases: a promise read from a reply was recorded; context.promised_date
+    "ask_date",  # gateway: a vague promise ("过几天", "soon"): which day?
+    "faq_answer",  # gateway: a question matched a FAQ entry; context.answer (in the owner's language)
+    "help",  # gateway: HELP / 帮助
+    "opt_out_confirmed",  # gateway: the one confirmation an opted-out address still gets
+    "opt_in_confirmed",  # gateway: START / 订阅
+)
+
+
+class AutoReplyRequested(StrictSchema):
+    """An answer to something an owner sent us; the notifier sends it through its governor.
+
+    `reply_id` is the idempotency key: one auto-reply per (reply_id, kind), however often the
+    event arrives. `owner_id` may be absent when the sender is not (yet) known to cases; the
+    notifier then counts caps against the address.
+    """
+
+    reply_id = fields.UUID(required=True)
+    kind = fields.Str(required=True, validate=validate.OneOf(AUTO_REPLY_KINDS))
+    channel = fields.Str(required=True, validate=validate.OneOf(("sms", "email")))
+    address = fields.Str(required=True, validate=validate.Length(min=3, max=320))
+    locale = fields.Str(load_default="zh-CN", validate=validate.OneOf(LOCALES))
+    in_reply_to = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=128))
+    owner_id = fields.Str(load_default=None, allow_none=True)
+    case_id = fields.Str(load_default=None, allow_none=True)
+    community = fields.Str(load_default=None, allow_none=True)
+    context = fields.Dict(keys=fields.Str(), load_default=dict)
+
+
+FORM_REASONS = (
+    "service_complaint", "disputed_amount", "hardship", "vacant_unit", "bill_not_received", "other",
+)
+
+
+class FormReason(StrictSchema):
+    reason = fields.Str(required=True, validate=validate.OneOf(FORM_REASONS))
+    category = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(ISSUE_CATEGORIES))
+    disputed_amount = fields.Decimal(load_default=None, allow_none=True, as_string=True, places=2)
+    detail = fields.Str(load_default="", validate=validate.Length(max=2000))
+
+
+class FormSubmitted(StrictSchema):
+    """The owner's answer on the reply form (律师函后函), from the gateway to cases."""
+
+    submission_id = fields.UUID(required=True)
+    owner_id = fields.Str(required=True)
+    case_id = fields.Str(required=True)
+    reasons = fields.List(fields.Nested(FormReason), required=True, validate=validate.Length(min=1, max=6))
+    problem = fields.Str(load_default="", validate=validate.Length(max=2000))  # what should be fixed
+    locale = fields.Str(load_default="zh-CN", validate=validate.OneOf(LOCALES))
+    submitted_at = fields.AwareDateTime(required=True)
+
+
+class StaffReportRequested(StrictSchema):
+    """A report emailed to managers (cases renders it; the notifier sends it, governor-free)."""
+
+    report_id = fields.UUID(required=True)
+    kind = fields.Str(required=True, validate=validate.OneOf(("three_day", "daily_progress")))
+    community = fields.Str(load_default=None, allow_none=True)
+    recipients = fields.List(fields.Email(), required=True, validate=validate.Length(min=1, max=50))
+    subject = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    html = fields.Str(required=True, validate=validate.Length(max=2_000_000))
+    text = fields.Str(required=True, validate=validate.Length(max=200_000))
+
+
 PAYLOADS: dict[tuple[str, int], type[Schema]] = {
     ("case.opened", 1): CaseOpened,
     ("case.closed", 1): CaseClosed,
@@ -217,6 +283,9 @@ PAYLOADS: dict[tuple[str, int], type[Schema]] = {
     ("owner.unreachable", 1): OwnerUnreachable,
     ("suppression.changed", 1): SuppressionChanged,
     ("community.configured", 1): CommunityConfigured,
+    ("autoreply.requested", 1): AutoReplyRequested,
+    ("form.submitted", 1): FormSubmitted,
+    ("staff_report.requested", 1): StaffReportRequested,
 }
 
 
