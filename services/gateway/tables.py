@@ -1,7 +1,7 @@
 """The gateway database: what it has accepted (for deduplication) and its outbox."""
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, String, Table
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table
 
 from shared.db import UtcDateTime
 from shared.outbox import outbox_table
@@ -15,6 +15,29 @@ webhook_receipts = Table(
     Column("key", String(200), primary_key=True),
     Column("message_id", String(64), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
+)
+
+# One row per reply-form link that was answered (the token's digest: the token itself stays out).
+# Only ids: what the owner wrote travels in the form.submitted event, never stored here.
+reply_form_submissions = Table(
+    "reply_form_submissions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("submission_id", String(36), nullable=False, unique=True),
+    Column("owner_id", String(64), nullable=False),
+    Column("case_id", String(64), nullable=False),
+    Column("submitted_at", UtcDateTime(), nullable=False),
+)
+
+# Reply-form posts per client IP and per link, counted in fixed windows here rather than in a
+# worker's memory, so the limit holds across gunicorn workers.
+reply_form_attempts = Table(
+    "reply_form_attempts",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("window_start", UtcDateTime(), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Index("ix_reply_form_attempts_window", "window_start"),
 )
 
 outbox = outbox_table(metadata)
