@@ -2,7 +2,7 @@
 suppressions, plus the outbox and inbox."""
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from shared.db import UtcDateTime
 from shared.inbox import inbox_table
@@ -107,6 +107,110 @@ send_stops = Table(
     Column("through", UtcDateTime(), nullable=False),
     Column("reason", String(200), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Letters (PDF) waiting to be printed and posted by staff: one per notification. A letter is not
+# governed by the SMS/email caps, but a payment, a promise or a closed case cancels it before it
+# is printed. waiting -> printed -> posted; waiting -> cancelled.
+print_queue = Table(
+    "print_queue",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),
+    Column("community", String(64)),
+    Column("case_id", String(36), nullable=False),
+    Column("owner_id", String(36), nullable=False),
+    Column("template", String(32), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("file_name", String(64), nullable=False),  # what the owner's copy is called
+    Column("status", String(16), nullable=False),
+    Column("reason", String(200)),
+    Column("correlation_id", String(128), nullable=False),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("printed_at", UtcDateTime()),
+    Column("printed_by", String(64)),
+    Column("posted_at", UtcDateTime()),  # when staff said so
+    Column("posted_on", Date()),  # the day it went to the post office
+    Column("tracking_number", String(64)),  # 挂号信 receipt / tracking number: the evidence
+    Column("posted_by", String(64)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_print_queue_community", "community", "status"),
+    Index("ix_print_queue_owner", "owner_id"),
+    Index("ix_print_queue_case", "case_id"),
+)
+
+# Answers to what an owner sent us (autoreply.requested): one per (reply, kind), ever. Sent
+# promptly, never in quiet hours, within the governor's caps; a sent one is also written to
+# pending_sends so reminders count it. queued | deferred -> sending -> sent | failed | unknown;
+# or skipped | expired.
+auto_replies = Table(
+    "auto_replies",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),  # uuid5 of (reply_id, kind)
+    Column("reply_id", String(36), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("owner_id", String(36)),
+    Column("case_id", String(36)),
+    Column("community", String(64)),
+    Column("governed_as", String(36), nullable=False),  # the owner, or a key of the address when unknown
+    Column("payload", Text, nullable=False),  # the request as it came (JSON)
+    Column("correlation_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("reply_id", "kind", name="uq_auto_replies_reply_kind"),
+    Index("ix_auto_replies_due", "status", "due_at"),
+    Index("ix_auto_replies_owner", "owner_id"),
+)
+
+# The one opt-out confirmation an opted-out address gets, until it opts in again.
+opt_out_confirmations = Table(
+    "opt_out_confirmations",
+    metadata,
+    Column("channel", String(8), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("reply_id", String(36), nullable=False),
+    Column("confirmed_at", UtcDateTime(), nullable=False),
+)
+
+# Reports emailed to managers (staff_report.requested): governor-free, never suppressed, one
+# send per (report, recipient). queued -> sending -> sent | failed | unknown.
+staff_reports = Table(
+    "staff_reports",
+    metadata,
+    Column("report_id", String(36), primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("community", String(64)),
+    Column("subject", String(200), nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("requested_at", UtcDateTime(), nullable=False),
+)
+staff_mail = Table(
+    "staff_mail",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),  # uuid5 of (report_id, recipient)
+    Column("report_id", String(36), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("report_id", "recipient", name="uq_staff_mail_report_recipient"),
+    Index("ix_staff_mail_due", "status", "due_at"),
 )
 
 outbox = outbox_table(metadata)
