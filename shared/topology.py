@@ -37,6 +37,11 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
         "payment.recorded",
         "suppression.changed",
     ),
+    "gateway": (  # where owners live, so replies are read in their community's timezone
+        "community.configured",
+        "reminder.requested",
+        "case.escalated",
+    ),
 }
 
 

@@ -3,22 +3,42 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.gateway.config import load_settings
+from services.gateway.config import faq_match_threshold, load_settings
 from shared.web import service_app
 
 # Provider webhooks are small; anything larger is refused with 413 before it is read.
 MAX_WEBHOOK_BYTES = 64 * 1024
 
+API_SPEC = {
+    "API_TITLE": "gateway: owners' replies", "API_VERSION": "v1", "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1", "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def register_api(app: Flask) -> None:
+    """The staff API described at /api/v1/openapi.json (the FAQ); webhooks stay plain blueprints."""
+    from flask_smorest import Api
+
+    from services.gateway.faq.api import blp as faq_blp
+
+    for key, value in API_SPEC.items():
+        app.config.setdefault(key, value)
+    app.config.setdefault("FAQ_MATCH_THRESHOLD", faq_match_threshold())
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "staffToken": {"type": "http", "scheme": "bearer"}}}})
+    api.register_blueprint(faq_blp)
+
 
 def create_app(config: dict | None = None) -> Flask:
     from services.gateway.interpret_api import bp as interpret_bp
+    from services.gateway.reply_form import bp as reply_form_bp
     from services.gateway.sendgrid.events import bp as sendgrid_events_bp
     from services.gateway.sendgrid.inbound import bp as sendgrid_inbound_bp
     from services.gateway.webhooks import bp as webhooks_bp
 
     settings = load_settings()
     app = service_app(__name__, "gateway", settings, settings.gateway_database_url, config,
-                      max_body=MAX_WEBHOOK_BYTES)
-    for blueprint in (webhooks_bp, sendgrid_events_bp, sendgrid_inbound_bp, interpret_bp):
+                      max_body=MAX_WEBHOOK_BYTES, before_handlers=register_api)
+    for blueprint in (webhooks_bp, sendgrid_events_bp, sendgrid_inbound_bp, interpret_bp, reply_form_bp):
         app.register_blueprint(blueprint)
     return app

@@ -1,7 +1,10 @@
 """gateway configuration, from the environment."""
 from __future__ import annotations
 
-from shared.config import Settings
+import os
+
+from services.gateway.faq.matching import DEFAULT_THRESHOLD
+from shared.config import ConfigError, Settings
 
 
 def load_settings() -> Settings:
@@ -9,3 +12,15 @@ def load_settings() -> Settings:
         "BROKER_URL", "GATEWAY_DATABASE_URL", "GATEWAY_PUBLIC_URL", "TWILIO_AUTH_TOKEN", "SECRET_KEY",
         "SENDGRID_WEBHOOK_PUBLIC_KEY", "SENDGRID_INBOUND_SECRET",
     )
+
+
+def faq_match_threshold(environ: dict[str, str] | None = None) -> float:
+    """FAQ_MATCH_THRESHOLD: how alike (0-1) a question must be to an FAQ entry to get its answer."""
+    raw = (os.environ if environ is None else environ).get("FAQ_MATCH_THRESHOLD", "")
+    try:
+        value = float(raw) if raw else DEFAULT_THRESHOLD
+    except ValueError:
+        raise ConfigError(f"FAQ_MATCH_THRESHOLD must be a number between 0 and 1, not {raw!r}") from None
+    if not 0 < value <= 1:
+        raise ConfigError(f"FAQ_MATCH_THRESHOLD must be between 0 and 1, not {raw!r}")
+    return value

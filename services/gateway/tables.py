@@ -1,9 +1,10 @@
 """The gateway database: what it has accepted (for deduplication) and its outbox."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text
 
 from shared.db import UtcDateTime
+from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 metadata = MetaData()
@@ -41,3 +42,39 @@ reply_form_attempts = Table(
 )
 
 outbox = outbox_table(metadata)
+
+# 收费答客问: staff's answers to the questions owners ask most (question variants per language).
+faq_entries = Table(
+    "faq_entries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("questions_zh", JSON, nullable=False),  # ["为什么要交物业费", ...]
+    Column("questions_en", JSON, nullable=False),
+    Column("answer_zh", Text),  # None: the English answer is sent instead (and the other way round)
+    Column("answer_en", Text),
+    Column("updated_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Which community an owner's phone or email belongs to, learnt from cases' and the notifier's
+# events; the address is kept only as a keyed hash.
+address_directory = Table(
+    "address_directory",
+    metadata,
+    Column("address_key", String(64), primary_key=True),  # HMAC-SHA256(channel:address), hex
+    Column("community", String(64), nullable=False),
+    Column("locale", String(8)),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+community_timezones = Table(
+    "community_timezones",
+    metadata,
+    Column("community", String(64), primary_key=True),
+    Column("timezone", String(64), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+inbox = inbox_table(metadata)

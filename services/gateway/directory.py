@@ -1,0 +1,68 @@
+"""Which community an owner's phone or email belongs to, so a reply is read in that community's time.
+
+The gateway never reads cases' tables: it learns addresses from the reminders cases publishes
+(reminder.requested, and the notice inside case.escalated) and each community's timezone from
+community.configured. Addresses are stored only as a keyed hash (HMAC-SHA256 under a key derived
+from SECRET_KEY): the table answers "which community is this sender in?" and nothing else.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.gateway.tables import address_directory, community_timezones
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"  # the product's home; used for senders we have not heard of
+
+
+@dataclass(frozen=True)
+class SenderPlace:
+    """Where a sender lives, as far as the gateway knows."""
+
+    timezone: str = DEFAULT_TIMEZONE
+    community: str | None = None
+    locale: str | None = None
+
+
+def address_key(secret: str, channel: str, address: str) -> str:
+    """The keyed hash an address is stored under; email is compared without case."""
+    kind = "sms" if channel == "sms" else "email"
+    plain = address.strip().lower() if kind == "email" else address.strip()
+    key = hmac.new(secret.encode(), b"gateway-address-directory", hashlib.sha256).digest()
+    return hmac.new(key, f"{kind}:{plain}".encode(), hashlib.sha256).hexdigest()
+
+
+def _upsert(connection: Connection, table, key_column: str, values: dict) -> None:
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=[key_column], set_={k: statement.excluded[k] for k in values if k != key_column}))
+
+
+def remember_address(connection: Connection, secret: str, channel: str, address: str, community: str,
+                     locale: str | None) -> None:
+    _upsert(connection, address_directory, "address_key", {
+        "address_key": address_key(secret, channel, address), "community": community, "locale": locale,
+        "updated_at": datetime.now(UTC)})
+
+
+def remember_community(connection: Connection, community: str, timezone: str, locale: str) -> None:
+    _upsert(connection, community_timezones, "community", {
+        "community": community, "timezone": timezone, "locale": locale, "updated_at": datetime.now(UTC)})
+
+
+def place_of(connection: Connection, secret: str, channel: str, address: str) -> SenderPlace:
+    """The sender's community and its timezone; the default timezone when either is unknown."""
+    row = connection.execute(
+        select(address_directory.c.community, address_directory.c.locale, community_timezones.c.timezone)
+        .outerjoin(community_timezones, community_timezones.c.community == address_directory.c.community)
+        .where(address_directory.c.address_key == address_key(secret, channel, address))
+    ).first()
+    if row is None:
+        return SenderPlace()
+    return SenderPlace(row.timezone or DEFAULT_TIMEZONE, row.community, row.locale)
