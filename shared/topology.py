@@ -26,6 +26,7 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
         "delivery.reported",
         "owner.replied",
         "suppression.changed",
+        "form.submitted",  # the owner's answer on the reply form
     ),
     "notifier": (
         "reminder.requested",

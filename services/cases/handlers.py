@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, select
 
 from services.cases import accounts, deliveries, domain, register, replies
+from services.cases.reply_form_answers import on_form_submitted
 from services.cases.tables import communities
 
 log = logging.getLogger(__name__)
@@ -47,4 +48,5 @@ EVENT_HANDLERS = {
     "delivery.reported": deliveries.on_delivery_reported,
     "owner.replied": replies.on_owner_replied,
     "suppression.changed": replies.on_suppression_changed,
+    "form.submitted": on_form_submitted,
 }
