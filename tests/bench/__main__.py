@@ -17,7 +17,7 @@ from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.topology import Topology
 from tests import support
-from tests.bench import consume_path, imports, notifier, publish_path, raw, sweep
+from tests.bench import consume_path, gateway, imports, notifier, publish_path, raw, sweep
 from tests.bench.common import (
     BenchError,
     Measurement,
@@ -81,6 +81,9 @@ def main() -> int:
         sweep_cases = setting("BENCH_SWEEP_CASES", 200_000)
         sweep_communities = setting("BENCH_SWEEP_COMMUNITIES", 100)
         setting("BENCH_NOTIFIER_SENDS", 2000)  # read by notifier.run; fail before any set-up
+        for name, default in (("BENCH_WEBHOOK_SECONDS", 10), ("BENCH_WEBHOOK_ROUNDS", 2),
+                              ("BENCH_REPLY_OWNERS", 200), ("BENCH_REPLY_RATE", 20)):
+            setting(name, default)  # read by gateway.run*; fail before any set-up
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -99,6 +102,8 @@ def main() -> int:
             # The daily sweep over a large property group; compared with the last round's raw publish.
             results.extend(sweep.run(amqp_url, sweep_cases, sweep_communities))
             notifier.run(results)  # once, its own throwaway notifier database and provider stand-ins
+            gateway.run(results, amqp_url)  # wrk against gunicorn: ours and a bare Flask handler
+            gateway.run_reply_latency(results, amqp_url)  # the whole system as processes
     except (FileNotFoundError, subprocess.SubprocessError) as exc:
         failure = f"cannot manage a throwaway RabbitMQ vhost with rabbitmqctl: {exc}"
     except BenchError as exc:
