@@ -1,4 +1,4 @@
-"""The cases worker's clock: the daily sweep in each community's morning, and deadline checks."""
+"""The cases worker's clock: the daily sweep in each community's morning, deadline checks, emailed reports."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select
 
 from services.cases import owner_issue
+from services.cases.config import ReportMail, load_report_mail
+from services.cases.report_mail import send_due
 from services.cases.sweep import sweep
 from services.cases.tables import collection_groups, communities, staff, staff_communities
 
@@ -39,7 +41,7 @@ def supervisor_for(connection: Connection, community: str) -> str | None:
     ).scalar()
 
 
-def tick(engine: Engine, now: datetime) -> None:
+def tick(engine: Engine, now: datetime, report_mail: ReportMail | None = None) -> None:
     awake = communities_awake(engine, now)
     if awake:
         sweep(engine, now, only=awake)
@@ -47,13 +49,18 @@ def tick(engine: Engine, now: datetime) -> None:
         breached = owner_issue.mark_breaches(connection, now, supervisor_for)
     if breached:
         log.info("issue deadlines breached", extra={"count": breached})
+    if report_mail is not None:
+        # After the breaches are marked, so the evening's reports count them.
+        send_due(engine, now, report_mail)
 
 
-def run_clock(engine: Engine):
+def run_clock(engine: Engine, report_mail: ReportMail | None = None):
+    report_mail = report_mail or load_report_mail()
+
     def clock(stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                tick(engine, datetime.now(UTC))
+                tick(engine, datetime.now(UTC), report_mail)
             except Exception:
                 log.exception("scheduled work failed; will try again")
             stop.wait(TICK_SECONDS)

@@ -26,6 +26,7 @@ def register_api(app: Flask) -> Api:
         campaigns,
         cases,
         communities,
+        dashboard,
         groups,
         imports,
         issues,
@@ -38,7 +39,7 @@ def register_api(app: Flask) -> Api:
     )
 
     for module in (cases, communities, issues, payments, sweep, imports, auth, staff, groups, assignments,
-                   reports, timeline, campaigns, tasks):
+                   reports, timeline, campaigns, tasks, dashboard):
         api.register_blueprint(module.blp)
 
     @app.before_request

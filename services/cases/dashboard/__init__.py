@@ -1,0 +1,1 @@
+"""The managers' dashboard: a web page served by cases, its data, and the emailed reports."""
