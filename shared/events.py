@@ -109,6 +109,8 @@ class OwnerReplied(StrictSchema):
     amount = fields.Decimal(load_default=None, allow_none=True, as_string=True, places=2)
     category = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(ISSUE_CATEGORIES))
     language = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(LOCALES))
+    # The FAQ entry whose answer the gateway sent back (absent: none did; cases keeps the question).
+    faq_entry_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=36))
 
 
 class CaseEscalated(StrictSchema):

@@ -1,4 +1,5 @@
-"""Accept a provider's webhook once: a receipt and its event commit together, or neither."""
+"""Accept a provider's webhook once: its receipts, its events and the auto-replies they call for
+commit together, or none of them does."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -6,21 +7,39 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.gateway.autoreply import auto_replies
 from services.gateway.tables import outbox, webhook_receipts
 from shared.envelope import Envelope
 from shared.outbox import add_to_outbox
 
 
-def accept_once(engine: Engine, key: str, event: Envelope, *more: Envelope) -> bool:
-    """Store the event(s) for relay unless `key` was accepted before; True if it is new."""
-    with engine.begin() as connection:
-        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        fresh = connection.execute(
-            insert(webhook_receipts)
-            .values(key=key, message_id=event.id, received_at=datetime.now(UTC))
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(webhook_receipts.c.key)
-        ).first()
-        if fresh is not None:
-            add_to_outbox(connection, outbox, event, *more)
-        return fresh is not None
+class _SeenBefore(Exception):
+    """One of the delivery's keys was accepted before: undo the receipts written so far."""
+
+
+def accept_once(engine: Engine, key: str | tuple[str, ...], event: Envelope, *more: Envelope) -> bool:
+    """Store the event(s) for relay unless any of the `key`s was accepted before; True if it is new.
+
+    A delivery may have several keys (Twilio's MessageSid and its I-Twilio-Idempotency-Token):
+    a retry that repeats any one of them is the same delivery.
+    """
+    keys = (key,) if isinstance(key, str) else tuple(dict.fromkeys(key))
+    try:
+        with engine.begin() as connection:
+            insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+            now = datetime.now(UTC)
+            for each in keys:
+                fresh = connection.execute(
+                    insert(webhook_receipts)
+                    .values(key=each, message_id=event.id, received_at=now)
+                    .on_conflict_do_nothing(index_elements=["key"])
+                    .returning(webhook_receipts.c.key)
+                ).first()
+                if fresh is None:
+                    raise _SeenBefore
+            answers = [reply for e in (event, *more) if e.type == "owner.replied"
+                       for reply in auto_replies(connection, e.payload)]
+            add_to_outbox(connection, outbox, event, *more, *answers)
+    except _SeenBefore:
+        return False
+    return True

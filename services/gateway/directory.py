@@ -11,10 +11,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.gateway.config import load_settings
 from services.gateway.tables import address_directory, community_timezones
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # the product's home; used for senders we have not heard of
@@ -27,6 +29,11 @@ class SenderPlace:
     timezone: str = DEFAULT_TIMEZONE
     community: str | None = None
     locale: str | None = None
+
+
+@cache
+def _secret() -> str:
+    return load_settings().secret_key
 
 
 def address_key(secret: str, channel: str, address: str) -> str:
@@ -44,10 +51,10 @@ def _upsert(connection: Connection, table, key_column: str, values: dict) -> Non
         index_elements=[key_column], set_={k: statement.excluded[k] for k in values if k != key_column}))
 
 
-def remember_address(connection: Connection, secret: str, channel: str, address: str, community: str,
+def remember_address(connection: Connection, channel: str, address: str, community: str,
                      locale: str | None) -> None:
     _upsert(connection, address_directory, "address_key", {
-        "address_key": address_key(secret, channel, address), "community": community, "locale": locale,
+        "address_key": address_key(_secret(), channel, address), "community": community, "locale": locale,
         "updated_at": datetime.now(UTC)})
 
 
@@ -56,12 +63,12 @@ def remember_community(connection: Connection, community: str, timezone: str, lo
         "community": community, "timezone": timezone, "locale": locale, "updated_at": datetime.now(UTC)})
 
 
-def place_of(connection: Connection, secret: str, channel: str, address: str) -> SenderPlace:
+def place_of(connection: Connection, channel: str, address: str) -> SenderPlace:
     """The sender's community and its timezone; the default timezone when either is unknown."""
     row = connection.execute(
         select(address_directory.c.community, address_directory.c.locale, community_timezones.c.timezone)
         .outerjoin(community_timezones, community_timezones.c.community == address_directory.c.community)
-        .where(address_directory.c.address_key == address_key(secret, channel, address))
+        .where(address_directory.c.address_key == address_key(_secret(), channel, address))
     ).first()
     if row is None:
         return SenderPlace()

@@ -1,18 +1,10 @@
 """What the gateway learns from the bus: where owners live, and each community's timezone."""
 from __future__ import annotations
 
-from functools import cache
-
 from sqlalchemy import Connection
 
 from services.gateway import directory
-from services.gateway.config import load_settings
 from shared.envelope import Envelope
-
-
-@cache
-def _secret() -> str:
-    return load_settings().secret_key
 
 
 def on_community_configured(connection: Connection, event: Envelope) -> None:
@@ -27,7 +19,7 @@ def _remember_recipient(connection: Connection, reminder: dict) -> None:
     recipient = reminder["recipient"]
     for channel, address in (("sms", recipient.get("phone")), ("email", recipient.get("email"))):
         if address:
-            directory.remember_address(connection, _secret(), channel, address, community, recipient["locale"])
+            directory.remember_address(connection, channel, address, community, recipient["locale"])
 
 
 def on_reminder_requested(connection: Connection, event: Envelope) -> None:

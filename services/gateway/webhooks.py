@@ -1,6 +1,7 @@
 """Twilio webhooks: delivery status callbacks and inbound SMS from owners."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime
 
@@ -10,6 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from services.gateway.acceptance import accept_once
+from services.gateway.directory import SenderPlace, place_of
+from services.gateway.faq.entries import all_entries
+from services.gateway.faq.matching import answering
 from services.gateway.intent import read_reply
 from services.gateway.signatures import twilio_signature_valid
 from shared.envelope import new_event
@@ -18,9 +22,8 @@ from shared.schemas import StrictSchema
 from shared.web import error_response
 
 log = logging.getLogger(__name__)
-# The gateway does not know the sender's community (cases matches the number), so replies are
-# read in the product's default timezone; cases counts its own "today" in the community's.
-REPLY_TIMEZONE = "Asia/Shanghai"
+FAQ_INTENTS = ("question", "unknown")  # what the FAQ may answer; HELP gets the help text instead
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
@@ -51,10 +54,20 @@ def _verified() -> bool:
     return False
 
 
+def _keys(key: str) -> tuple[str, ...]:
+    """The delivery's own key and, when Twilio sends one, its idempotency token (same on every retry)."""
+    token = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not token:
+        return (key,)
+    if len(token) > 150:
+        token = "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+    return key, f"twilio-idempotency:{token}"
+
+
 def _accept(key: str, event, *more) -> Response | None:
     """Store the event(s) durably; a 503 (so Twilio retries) if that is impossible right now."""
     try:
-        accept_once(current_app.extensions["gateway.db"], key, event, *more)
+        accept_once(current_app.extensions["gateway.db"], _keys(key), event, *more)
     except SQLAlchemyError:
         log.exception("could not store webhook event")
         return error_response(503, "Temporarily unable to accept; please retry.")
@@ -82,15 +95,27 @@ def twilio_status():
     return _accept(key, event) or Response(status=204)
 
 
-def _understood(body: str, received_at: datetime) -> dict:
-    """The intent fields of owner.replied; none if the reply could not be read (staff still see it)."""
+def _understood(body: str, received_at: datetime, channel: str | None = None, sender: str | None = None) -> dict:
+    """The intent fields of owner.replied; none if the reply could not be read (staff still see it).
+
+    Dates are read in the sender's community timezone when the directory knows the sender. A
+    question (or a reply we could not otherwise read) that an FAQ entry answers well enough names
+    that entry, and is a question.
+    """
+    engine = current_app.extensions["gateway.db"]
     try:
-        reading = read_reply(body, received_at, REPLY_TIMEZONE)
-    except Exception:  # a reader bug must not lose the owner's message or make Twilio retry it
-        log.exception("could not read an inbound reply")
+        with engine.connect() as connection:
+            place = place_of(connection, channel, sender) if channel and sender else SenderPlace()
+            reading = read_reply(body, received_at, place.timezone)
+            match = None
+            if reading.intent in FAQ_INTENTS and body.strip():
+                match = answering(body, all_entries(connection), current_app.config["FAQ_MATCH_THRESHOLD"])
+    except Exception:  # a reader bug or a database hiccup must not lose the owner's message
+        log.exception("could not read an inbound reply")  # (if the store is down, accepting it answers 503)
         return {}
-    return {"intent": reading.intent, "promised_date": reading.promised_date, "amount": reading.amount,
-            "category": reading.category, "language": reading.language}
+    fields = {"intent": reading.intent, "promised_date": reading.promised_date, "amount": reading.amount,
+              "category": reading.category, "language": reading.language}
+    return {**fields, "intent": "question", "faq_entry_id": match.entry.id} if match else fields
 
 
 @bp.post("/twilio/sms")
@@ -105,7 +130,7 @@ def twilio_inbound_sms():
     event = new_event("owner.replied", {
         "channel": "sms", "sender": form["From"], "recipient": form["To"], "body": form["Body"],
         "provider_message_id": form["MessageSid"], "received_at": received_at,
-        **_understood(form["Body"], received_at),
+        **_understood(form["Body"], received_at, "sms", form["From"]),
     })
     failure = _accept(f"twilio-sms:{form['MessageSid']}", event, *_suppression(event.payload))
     if failure is not None:

@@ -108,7 +108,7 @@ def test_an_email_reply_to_our_reply_address_becomes_an_owner_reply_read_for_int
         "channel": "email", "sender": "zhang.san@example.com", "recipient": TOKENISED, "body": "我下周五交",
         "provider_message_id": "<reply-1@mail.example.com>", "received_at": RECEIVED,
         "intent": "promise_to_pay", "promised_date": date(2026, 1, 9), "amount": None, "category": None,
-        "language": "zh-CN",
+        "language": "zh-CN", "faq_entry_id": None,
     }
 
 
@@ -267,11 +267,12 @@ def test_an_html_only_reply_is_read_without_its_quoted_history(app, client):
 def test_an_opt_out_by_email_also_changes_the_suppression_list(app, client):
     assert post(client, email_reply("退订")).status_code == 200
 
-    reply, changed = outbox_events(app)
+    reply, changed, confirmation = outbox_events(app)
     assert reply.payload["intent"] == "opt_out"
     assert changed.type == "suppression.changed"
     assert changed.payload == {"channel": "email", "address": "zhang.san@example.com", "opted_out": True,
                                "source": "reply"}
+    assert confirmation.type == "autoreply.requested" and confirmation.payload["kind"] == "opt_out_confirmed"
 
 
 @pytest.mark.parametrize("extra_headers", [

@@ -169,7 +169,7 @@ def _accept(form: InboundForm, texts: dict[str, str], headers: Message, envelope
     event = new_event("owner.replied", {
         "channel": "email", "sender": sender, "recipient": recipient, "body": body,
         "provider_message_id": provider_message_id, "received_at": received_at,
-        **_understood(body, received_at),
+        **_understood(body, received_at, "email", sender),
     })
     more = []
     if event.payload.get("intent") in ("opt_out", "opt_in"):
