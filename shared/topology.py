@@ -37,6 +37,8 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
         "promise.recorded",
         "payment.recorded",
         "suppression.changed",
+        "autoreply.requested",  # answers to owners' replies: sent promptly, governed, never in quiet hours
+        "staff_report.requested",  # reports emailed to managers: governor-free
     ),
     "gateway": (  # where owners live, so replies are read in their community's timezone
         "community.configured",

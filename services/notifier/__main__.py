@@ -32,7 +32,7 @@ def run_notifier_worker(settings) -> None:
 
     notifier = bootstrap(settings)
     run_worker(settings, "notifier", notifier.engine, outbox, notifier.handle,
-               background=(notifier.dispatcher.run,))
+               background=(notifier.dispatcher.run, notifier.prompt.run))
 
 if __name__ == "__main__":
     main()

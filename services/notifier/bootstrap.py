@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from services.notifier.autoreplies import AutoReplies
+from services.notifier.autoreplies import expires_after as autoreply_lifetime
 from services.notifier.breaker import BreakerRules, breaker_states, guarded, load_breaker_rules
 from services.notifier.calendar import DaysOff
 from services.notifier.calendars import CalendarBook
@@ -14,11 +16,13 @@ from services.notifier.config import SendingRules, load_rules
 from services.notifier.dispatcher import Dispatcher, load_concurrency, utc_now
 from services.notifier.governor import ContactGovernor
 from services.notifier.handlers import Scheduling, event_handler
+from services.notifier.prompt_sends import PromptSends
 from services.notifier.providers import email_provider, sms_provider
 from services.notifier.public_holidays import PublicHolidays
 from services.notifier.reconcile import Reconciler
 from services.notifier.reconcile import reconcile_after as load_reconcile_after
 from services.notifier.sending import ReminderSender
+from services.notifier.staff_mail import StaffMail
 from shared.config import Settings
 from shared.db import make_engine
 from shared.envelope import Envelope
@@ -30,6 +34,7 @@ class Notifier:
     sender: ReminderSender
     dispatcher: Dispatcher
     handle: Callable[[Envelope], None]
+    prompt: PromptSends | None = None  # auto-replies and staff mail: not in send windows
 
     def circuits(self) -> dict[str, dict]:
         """Each provider's circuit breaker, for ops (issue 6 puts it on /metrics)."""
@@ -55,5 +60,9 @@ def bootstrap(settings: Settings, rules: SendingRules | None = None, *, engine: 
     reconciler = Reconciler(reconcile_after or load_reconcile_after())
     dispatcher = Dispatcher(engine, sender, book, ContactGovernor(rules.caps), rules, clock, reconciler,
                             concurrency)
-    handle = event_handler(engine, Scheduling(book, rules, clock), wake=dispatcher.wake)
-    return Notifier(engine, sender, dispatcher, handle)
+    governor = ContactGovernor(rules.caps)
+    prompt = PromptSends(AutoReplies(engine, sender.providers, sender.composer, book, governor, rules, clock),
+                         StaffMail(engine, sender.providers, clock))
+    handle = event_handler(engine, Scheduling(book, rules, clock, sender.composer, autoreply_lifetime()),
+                           wake=dispatcher.wake, wake_prompt=prompt.wake)
+    return Notifier(engine, sender, dispatcher, handle, prompt)

@@ -1,20 +1,31 @@
 """How the notifier reacts to each event it consumes: each handled once, through the inbox.
 
-A request to send is not sent here: it is kept for its send window (see dispatcher.py).
-Payments, promises, closed cases and opt-outs cancel what is still waiting.
+A request to send is not sent here: it is kept for its send window (see dispatcher.py), or,
+for a letter, rendered and queued for staff to print and post (print_queue.py). Auto-replies and
+staff mail are kept for the prompt-send loop (prompt_sends.py). Payments, promises, closed cases
+and opt-outs cancel what is still waiting.
 """
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine
 
-from services.notifier import calendars, ledger, pending, reconcile, suppression
+from services.notifier import (
+    autoreplies,
+    calendars,
+    ledger,
+    pending,
+    print_queue,
+    reconcile,
+    staff_mail,
+    suppression,
+)
 from services.notifier.calendar import NoSendWindow, SendCalendar, clock
 from services.notifier.calendars import CalendarBook
 from services.notifier.config import SendingRules
@@ -25,8 +36,9 @@ from shared.envelope import Envelope
 from shared.events import payload_schema
 
 log = logging.getLogger(__name__)
-SENDABLE = ("sms", "email")  # letters (PDF) are not built yet
+SENDABLE = ("sms", "email")  # by a provider in a send window; letters go to the print queue
 REQUESTS = frozenset({"reminder.requested", "case.escalated"})
+PROMPT = frozenset({"autoreply.requested", "staff_report.requested"})  # sent without waiting for a window
 
 
 def utc_now() -> datetime:
@@ -40,6 +52,8 @@ class Scheduling:
     book: CalendarBook
     rules: SendingRules
     clock: Callable[[], datetime] = field(default=utc_now)
+    composer: object | None = None  # renders letters for the print queue (composer.Composer)
+    autoreply_lifetime: timedelta = timedelta(hours=12)  # AUTOREPLY_EXPIRES_HOURS
 
 
 def schedule_request(connection: Connection, request: dict, event: Envelope, scheduling: Scheduling) -> int:
@@ -56,7 +70,6 @@ def schedule_request(connection: Connection, request: dict, event: Envelope, sch
     kept = 0
     for channel in request["channels"]:
         if channel not in SENDABLE:
-            log.info("channel not sent by the notifier yet", extra={"channel": channel})
             continue
         address = suppression.normalise(channel, recipient["phone"] if channel == "sms" else recipient["email"])
         status, reason = "pending", late_reason
@@ -75,6 +88,10 @@ def schedule_request(connection: Connection, request: dict, event: Envelope, sch
             "expires_at": expires_at, "status": status, "reason": reason, "attempts": 0,
             "created_at": now, "updated_at": now,
         })
+    if print_queue.wanted(request):
+        kept += print_queue.enqueue(connection, scheduling.composer, request, event, now, stopped)
+    elif "letter" in request["channels"]:
+        log.info("no letter for this template", extra={"template": request["template"]})
     return kept
 
 
@@ -113,26 +130,45 @@ def on_community_configured(connection: Connection, event: Envelope) -> None:
 
 def on_case_closed(connection: Connection, event: Envelope) -> None:
     p = event.payload
-    pending.stop(connection, "case", p["case_id"], event.occurred_at, f"case closed ({p['reason']})", utc_now())
+    reason = f"case closed ({p['reason']})"
+    pending.stop(connection, "case", p["case_id"], event.occurred_at, reason, utc_now())
+    print_queue.stop(connection, "case", p["case_id"], event.occurred_at, reason, utc_now())
 
 
 def on_promise_recorded(connection: Connection, event: Envelope) -> None:
     # Reminders pause until the promised day; cases asks for the reminder due on that day.
     p = event.payload
-    pending.stop(connection, "case", p["case_id"], event.occurred_at,
-                 f"promise to pay by {p['promised_date'].isoformat()}", utc_now())
+    reason = f"promise to pay by {p['promised_date'].isoformat()}"
+    pending.stop(connection, "case", p["case_id"], event.occurred_at, reason, utc_now())
+    print_queue.stop(connection, "case", p["case_id"], event.occurred_at, reason, utc_now())
 
 
 def on_payment_recorded(connection: Connection, event: Envelope) -> None:
     # Any payment, even a part: what was asked for before it quotes an amount no longer owed,
     # and cases asks again if something is still overdue.
     pending.stop(connection, "owner", event.payload["owner_id"], event.occurred_at, "payment recorded", utc_now())
+    print_queue.stop(connection, "owner", event.payload["owner_id"], event.occurred_at, "payment recorded",
+                     utc_now())
 
 
 def on_suppression_changed(connection: Connection, event: Envelope) -> None:
     p = event.payload
     suppression.change(connection, p["channel"], p["address"], p["opted_out"], p["source"],
                        event.occurred_at, utc_now())
+    if not p["opted_out"]:
+        autoreplies.forget_opt_out_confirmation(connection, p["channel"], p["address"])
+
+
+def on_autoreply_requested(scheduling: Scheduling):
+    def handle(connection: Connection, event: Envelope) -> None:
+        autoreplies.accept(connection, event.payload, event, scheduling.clock(), scheduling.autoreply_lifetime)
+    return handle
+
+
+def on_staff_report_requested(scheduling: Scheduling):
+    def handle(connection: Connection, event: Envelope) -> None:
+        staff_mail.accept(connection, event.payload, event, scheduling.clock())
+    return handle
 
 
 def on_delivery_reported(connection: Connection, event: Envelope) -> None:
@@ -146,8 +182,17 @@ def on_delivery_reported(connection: Connection, event: Envelope) -> None:
                            p["status"], p["error_code"])
 
 
-def event_handler(engine: Engine, scheduling: Scheduling, wake: Callable[[], None] = lambda: None):
-    """One callable for the consumer: every event once, through the inbox; new requests wake the dispatcher."""
+def event_handler(engine: Engine, scheduling: Scheduling, wake: Callable[[], None] = lambda: None,
+                  wake_prompt: Callable[[], None] = lambda: None):
+    """One callable for the consumer: every event once, through the inbox; new requests wake the
+    dispatcher, new auto-replies and staff mail the prompt-send loop."""
+    if scheduling.composer is None:
+        from services.notifier.composer import Composer
+        from shared.config import Settings
+
+        settings = Settings.from_env()
+        scheduling = replace(scheduling, composer=Composer.from_settings(engine, settings.gateway_public_url,
+                                                                        settings))
     dispatch = InboxDispatcher(engine, inbox, {
         "reminder.requested": on_reminder_requested(scheduling),
         "case.escalated": on_case_escalated(scheduling),
@@ -157,11 +202,15 @@ def event_handler(engine: Engine, scheduling: Scheduling, wake: Callable[[], Non
         "payment.recorded": on_payment_recorded,
         "suppression.changed": on_suppression_changed,
         "delivery.reported": on_delivery_reported,
+        "autoreply.requested": on_autoreply_requested(scheduling),
+        "staff_report.requested": on_staff_report_requested(scheduling),
     })
 
     def handle(event: Envelope) -> None:
         dispatch(event)
         if event.type in REQUESTS:
             wake()
+        elif event.type in PROMPT:
+            wake_prompt()
 
     return handle
