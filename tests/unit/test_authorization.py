@@ -81,6 +81,10 @@ def of_community(ids):
     return {"community": ids["community_id"]}
 
 
+def report_email(ids):
+    return {"kind": "daily_progress", "community": ids["community_id"]}
+
+
 def new_staff(ids):
     return {"username": "new.hire", "name": "New Hire", "role": "collector",
             "communities": [ids["community_id"]], "password": "correct horse battery"}
@@ -131,6 +135,10 @@ ACROSS_COMMUNITIES = [
     *[pytest.param(Probe("GET", f"/api/v1/reports/{report}", "collector", 404, 200, query=of_community,
                          hides="community_id"), id=f"reports-{report}")
       for report in ("daily", "ranking", "funnel", "periodic")],
+    pytest.param(Probe("GET", "/api/v1/dashboard", "collector", 404, 200, query=of_community,
+                       hides="community_id"), id="dashboard"),
+    pytest.param(Probe("POST", "/api/v1/reports/email", "manager", 403, 202, body=report_email),
+                 id="reports-email"),
     pytest.param(Probe("GET", "/api/v1/cases/{case_id}/timeline", "collector", 404, 200, hides="case_id"),
                  id="timeline"),
     # Exporting is itself noted on the case, so a refused export must write nothing either.
@@ -178,6 +186,9 @@ BEYOND_THE_ROLE = [
                  id="collector-imports-ledger"),
     pytest.param(Probe("POST", "/api/v1/imports/payments", "collector", 403, 200, body=payment_rows),
                  id="collector-imports-payments"),
+] + [
+    pytest.param(Probe("POST", "/api/v1/reports/email", role, 403, 202, body=report_email), id=f"{role}-emails-report")
+    for role in ("collector", "supervisor")
 ]
 
 
@@ -266,7 +277,8 @@ def app(template, tmp_path, monkeypatch):
     source.close()
     destination.close()
     set_environment(monkeypatch, CASES_DATABASE_URL=f"sqlite:///{tmp_path / 'cases.sqlite'}",
-                    DATA_DIR=str(tmp_path), SECRET_KEY="cases-secret")
+                    DATA_DIR=str(tmp_path), SECRET_KEY="cases-secret",
+                    CASES_REPORT_RECIPIENTS="*=manager@example.com")
     with root_logging_kept():
         app = create_app({"CASES_NOW": lambda: NOW})
     yield app
