@@ -9,11 +9,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, case, insert, select, update
 
-from services.cases import owner_issue
+from services.cases import inbox, owner_issue
 from services.cases.config import load_settings
 from services.cases.promise import PromiseRefused, record_promise
-from services.cases.tables import cases, communities, owner_contacts, owner_replies, staff_tasks
-from shared.envelope import Envelope
+from services.cases.tables import (
+    cases,
+    communities,
+    outbox,
+    owner_contacts,
+    owner_replies,
+    owners,
+    staff_tasks,
+)
+from shared.envelope import Envelope, new_event
+from shared.outbox import add_to_outbox
 from shared.reply_address import read_reply_address
 
 log = logging.getLogger(__name__)
@@ -61,10 +70,15 @@ def on_owner_replied(connection: Connection, event: Envelope) -> None:
         owner_id, case_id, community = match_reply_address(connection, p["recipient"])
     if owner_id is None:
         owner_id, case_id, community = match_sender(connection, p["channel"], p["sender"])
+    reply_row_id = str(uuid.uuid4())
     connection.execute(insert(owner_replies).values(
-        id=str(uuid.uuid4()), provider_message_id=p["provider_message_id"], channel=p["channel"],
+        id=reply_row_id, provider_message_id=p["provider_message_id"], channel=p["channel"],
         owner_id=owner_id, case_id=case_id, body=p["body"], intent=p["intent"], received_at=p["received_at"],
     ))
+    if p["intent"] == "question" and p.get("faq_entry_id") is None:
+        # The gateway found no FAQ answer good enough: a person answers it.
+        inbox.keep_question(connection, reply_row_id=reply_row_id, reply=p, owner_id=owner_id, case_id=case_id,
+                            community=community)
     if case_id is None:
         log.info("reply from an unknown sender kept for staff", extra={"channel": p["channel"]})
         return
@@ -79,6 +93,8 @@ def _act_on_intent(connection, p: dict, owner_id: str, case_id: str, community: 
             record_promise(connection, case_id, p["promised_date"], p["amount"], p["channel"], today)
         except PromiseRefused as exc:
             log.info("promise in reply not recorded", extra={"reason": str(exc)})
+        else:
+            _acknowledge_promise(connection, p, owner_id, case_id, community)
     elif intent in ("complaint", "dispute"):
         category = "billing_dispute" if intent == "dispute" else (p["category"] or "other")
         owner_issue.open_issue(connection, owner_id=owner_id, community=community, case_id=case_id,
@@ -89,6 +105,24 @@ def _act_on_intent(connection, p: dict, owner_id: str, case_id: str, community: 
             id=str(uuid.uuid4()), kind=STAFF_FOLLOW_UP[intent], community=community, owner_id=owner_id,
             case_id=case_id, status="open", created_at=datetime.now(UTC),
         ))
+
+
+def reply_id(provider_message_id: str) -> uuid.UUID:
+    """The stable id of an owner's reply: the gateway derives the same for its own auto-replies."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"owner-reply:{provider_message_id}")
+
+
+def _acknowledge_promise(connection: Connection, p: dict, owner_id: str, case_id: str, community: str) -> None:
+    """Thank the owner for the day they named, where they wrote from, in their language."""
+    if p["channel"] not in ("sms", "email"):
+        return
+    locale = connection.execute(select(owners.c.locale).where(owners.c.id == owner_id)).scalar() or "zh-CN"
+    add_to_outbox(connection, outbox, new_event("autoreply.requested", {
+        "reply_id": reply_id(p["provider_message_id"]), "kind": "promise_ack", "channel": p["channel"],
+        "address": p["sender"], "locale": locale, "in_reply_to": p["provider_message_id"],
+        "owner_id": owner_id, "case_id": case_id, "community": community,
+        "context": {"promised_date": p["promised_date"].isoformat()},
+    }))
 
 
 def _local_today(connection: Connection, community: str, received_at: datetime):

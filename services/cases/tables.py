@@ -300,5 +300,39 @@ campaigns = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# Who did what to a dead-letter queue (list, show, replay, purge): services/cases/dead_letters.py.
+ops_audit = Table(
+    "ops_audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),  # the staff subject (API) or the OS user (CLI)
+    Column("actor_kind", String(16), nullable=False),  # staff | os_user
+    Column("action", String(32), nullable=False),  # list | show | replay | replay_all | purge
+    Column("queue", String(200), nullable=False),
+    Column("message_id", String(64)),
+    Column("affected", Integer, nullable=False),  # messages listed, replayed or purged
+    Column("detail", JSON),
+    Index("ix_ops_audit_at", "at"),
+)
+
+# Owners' questions no FAQ entry answered: a person answers them (staff inbox).
+staff_inbox = Table(
+    "staff_inbox", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("reply_id", String(36), ForeignKey("owner_replies.id"), nullable=False, unique=True),
+    Column("community", String(64)),  # None: the sender is not (yet) known; admins see these
+    Column("owner_id", String(36), ForeignKey("owners.id")),
+    Column("case_id", String(36), ForeignKey("cases.id")),
+    Column("channel", String(8), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("language", String(8)),
+    Column("status", String(16), nullable=False),  # open | answered
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("answered_at", UtcDateTime()),
+    Column("answered_by", String(64)),
+    Column("note", Text),
+    Index("ix_staff_inbox_status", "status", "community", "received_at"),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from services.cases import domain, handlers, owner_issue, people
 from services.cases.app import create_app
-from services.cases.tables import campaigns, cases, metadata, staff_tasks
+from services.cases.tables import campaigns, cases, metadata, owner_replies, staff_inbox, staff_tasks
 from shared.auth import issue_token
 from shared.db import make_engine
 from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, set_environment
@@ -112,6 +112,8 @@ ACROSS_COMMUNITIES = [
     pytest.param(Probe("POST", "/api/v1/payments", "collector", 403, 201, body=payment), id="payments-record"),
     pytest.param(Probe("POST", "/api/v1/tasks/{task_id}/done", "collector", 404, 200, hides="task_id"),
                  id="tasks-finish"),
+    pytest.param(Probe("POST", "/api/v1/inbox/{inbox_id}/answered", "collector", 404, 200, hides="inbox_id",
+                       body=lambda ids: {"note": "Called back."}), id="inbox-answered"),
     pytest.param(Probe("GET", "/api/v1/campaigns/{campaign_id}", "collector", 404, 200, hides="campaign_id"),
                  id="campaigns-read"),
     pytest.param(Probe("POST", "/api/v1/campaigns", "manager", 403, 201, body=new_campaign), id="campaigns-start"),
@@ -209,6 +211,7 @@ LISTS = [
     pytest.param(Listing("/api/v1/cases", items, "case_id"), id="cases"),
     pytest.param(Listing("/api/v1/issues", items, "issue_id"), id="issues"),
     pytest.param(Listing("/api/v1/tasks", items, "task_id"), id="tasks"),
+    pytest.param(Listing("/api/v1/inbox", items, "inbox_id"), id="inbox"),
     pytest.param(Listing("/api/v1/campaigns", lambda body: [c["id"] for c in body], "campaign_id"),
                  id="campaigns"),
     pytest.param(Listing("/api/v1/staff", items, "staff_ids"), id="staff"),
@@ -217,6 +220,7 @@ LISTS_FILTERED_TO_THEIRS = [
     pytest.param("/api/v1/cases", id="cases"),
     pytest.param("/api/v1/issues", id="issues"),
     pytest.param("/api/v1/staff", id="staff"),
+    pytest.param("/api/v1/inbox", id="inbox"),
 ]
 COVERED = ({(p.values[0].method, p.values[0].path) for p in ACROSS_COMMUNITIES + BEYOND_THE_ROLE}
            | {("GET", p.values[0].path) for p in LISTS} | {("POST", "/api/v1/sweep")})
@@ -244,8 +248,16 @@ def seed(engine, community: str) -> dict:
         connection.execute(campaigns.insert().values(
             id=campaign_id, name="年底冲刺", starts_on=date(2025, 10, 1), ends_on=date(2025, 12, 31),
             sends_per_day=2, target_recovery_rate=Decimal("0.3"), communities=[community], created_at=NOW))
+        inbox_id = f"inbox-{community}"
+        connection.execute(owner_replies.insert().values(
+            id=f"reply-{community}", provider_message_id=f"SM-{community}", channel="sms",
+            owner_id=owner_of(connection, case_id), case_id=case_id, body="能开发票吗?", intent="question",
+            received_at=NOW))
+        connection.execute(staff_inbox.insert().values(
+            id=inbox_id, reply_id=f"reply-{community}", community=community, owner_id=owner_of(connection, case_id),
+            case_id=case_id, channel="sms", question="能开发票吗?", language="zh-CN", status="open", received_at=NOW))
     return {"community_id": community, "case_id": case_id, "issue_id": issue_id, "group_id": group_id,
-            "campaign_id": campaign_id, "task_id": task_id,
+            "campaign_id": campaign_id, "task_id": task_id, "inbox_id": inbox_id,
             "staff_id": staff["collector"], "manager_id": staff["manager"], "staff_ids": sorted(staff.values()),
             "staff": staff}
 

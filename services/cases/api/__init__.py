@@ -29,7 +29,9 @@ def register_api(app: Flask) -> Api:
         dashboard,
         groups,
         imports,
+        inbox,
         issues,
+        ops,
         payments,
         reports,
         staff,
@@ -39,7 +41,7 @@ def register_api(app: Flask) -> Api:
     )
 
     for module in (cases, communities, issues, payments, sweep, imports, auth, staff, groups, assignments,
-                   reports, timeline, campaigns, tasks, dashboard):
+                   reports, timeline, campaigns, tasks, dashboard, inbox, ops):
         api.register_blueprint(module.blp)
 
     @app.before_request
