@@ -304,6 +304,7 @@ def test_what_the_owner_writes_never_reaches_the_logs(app, client, caplog):
     secret_words = "我的电话13800138001，邻居张三家漏水"
     with caplog.at_level(logging.DEBUG):
         answer(client, link(case="case-a"), reason="other", other_detail="x" * 2001, problem=secret_words)
+        answer(client, link(case="case-a"), reason="other", **{secret_words: "a field named by the sender"})
         answer(client, link(case="case-b"), reason="other", other_detail=secret_words, problem=secret_words)
 
     assert published(app)  # the answer itself went through
