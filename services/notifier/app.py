@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, g, jsonify
+from flask_smorest import Api
 from sqlalchemy import and_, select
 
+from services.notifier import autoreplies, print_api, print_queue
 from services.notifier.config import load_settings
 from services.notifier.tables import pending_sends, send_ledger
 from services.notifier.template_api import template_overrides_api
@@ -46,10 +48,14 @@ def owner_outbox(owner_id: str):
         .order_by(pending_sends.c.due_at.desc(), pending_sends.c.notification_id, pending_sends.c.channel)
         .limit(500)
     )
-    if g.staff.role != "admin":
-        query = query.where(pending_sends.c.community.in_(g.staff.communities))
+    communities = None if g.staff.role == "admin" else tuple(g.staff.communities)
+    if communities is not None:
+        query = query.where(pending_sends.c.community.in_(communities))
     with current_app.extensions["notifier.db"].connect() as connection:
-        rows = connection.execute(query).mappings().all()
+        rows = [dict(r) for r in connection.execute(query).mappings().all()]
+        # Letters (print queue) and auto-replies not sent (yet): sent ones are in pending_sends already.
+        rows += print_queue.owner_rows(connection, owner_id, communities)
+        rows += autoreplies.outbox_rows(connection, owner_id, communities)
     items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in rows]
     counts: dict[str, int] = {}
     for item in items:
@@ -57,9 +63,29 @@ def owner_outbox(owner_id: str):
     return jsonify(owner_id=owner_id, counts=counts, items=items)
 
 
+API_SPEC = {
+    "API_TITLE": "notifier: reminders, letters and auto-replies",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def register_api(app: Flask) -> Api:
+    """The documented (flask-smorest) part of the staff API, at /api/v1/openapi.json."""
+    for key, value in API_SPEC.items():
+        app.config.setdefault(key, value)
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "staffToken": {"type": "http", "scheme": "bearer"}}}})
+    api.register_blueprint(print_api.blp)
+    return api
+
+
 def create_app(config: dict | None = None) -> Flask:
     settings = load_settings()
-    app = service_app(__name__, "notifier", settings, settings.notifier_database_url, config)
+    app = service_app(__name__, "notifier", settings, settings.notifier_database_url, config,
+                      before_handlers=register_api)
     app.register_blueprint(sends)
     app.register_blueprint(template_overrides_api)
     return app

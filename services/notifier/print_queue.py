@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.notifier.letters import FILE_NAME, LetterShelf, is_letter
@@ -105,6 +105,27 @@ def listing(connection: Connection, community: str, status: str | None, limit: i
         query = query.where(print_queue.c.notification_id.in_(notification_ids))
     return connection.execute(
         query.order_by(print_queue.c.requested_at, print_queue.c.notification_id).limit(limit)).all()
+
+
+def counts(connection: Connection, community: str) -> dict[str, int]:
+    found = dict(connection.execute(
+        select(print_queue.c.status, func.count()).where(print_queue.c.community == community)
+        .group_by(print_queue.c.status)).all())
+    return {state: int(found.get(state, 0)) for state in STATES}
+
+
+def owner_rows(connection: Connection, owner_id: str, communities: tuple[str, ...] | None) -> list[dict]:
+    """An owner's letters for the outbox page, in the outbox's columns."""
+    query = select(print_queue).where(print_queue.c.owner_id == owner_id)
+    if communities is not None:
+        query = query.where(print_queue.c.community.in_(communities))
+    rows = connection.execute(query.order_by(print_queue.c.requested_at.desc()).limit(200)).all()
+    return [{"notification_id": r.notification_id, "channel": "letter", "case_id": r.case_id,
+             "community": r.community, "slot": 0, "template": r.template, "status": r.status, "reason": r.reason,
+             "requested_at": r.requested_at, "due_at": r.requested_at, "sent_at": r.posted_at, "expires_at": None,
+             "attempts": 0, "updated_at": r.updated_at, "provider": "post" if r.tracking_number else None,
+             "provider_message_id": r.tracking_number, "delivery_status": None, "error_code": None,
+             "printed_at": r.printed_at, "posted_on": r.posted_on} for r in rows]
 
 
 def mark_printed(connection: Connection, notification_id: str, staff_id: str, now: datetime) -> bool:

@@ -2,7 +2,19 @@
 suppressions, plus the outbox and inbox."""
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from shared.db import UtcDateTime
 from shared.inbox import inbox_table
