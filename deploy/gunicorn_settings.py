@@ -31,3 +31,26 @@ control_socket_disable = True
 # Recycle workers now and then so a slow leak never becomes an outage.
 max_requests = 10000
 max_requests_jitter = 1000
+
+
+def metrics_hooks(service: str):
+    """gunicorn hooks for /metrics across workers (prometheus_client multiprocess mode).
+
+    The master points every process of the service at `$DATA_DIR/metrics/<service>` (or
+    PROMETHEUS_MULTIPROC_DIR) before it forks, clearing files left by processes no longer running;
+    the service's worker process (`python -m services.<service> worker`) writes to the same
+    directory, so /metrics adds up all of them. A worker that exits has its live gauges dropped.
+    """
+
+    def on_starting(_server):
+        from shared.config import Settings
+        from shared.metrics import enable_multiprocess
+
+        enable_multiprocess(service, Settings.from_env().data_dir)
+
+    def child_exit(_server, worker):
+        from shared.metrics import process_exited
+
+        process_exited(worker.pid)
+
+    return on_starting, child_exit

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from kombu import Connection, Consumer, Exchange
 from kombu.mixins import ConsumerMixin
 
+from shared import metrics
 from shared.envelope import Envelope, InvalidMessage, decode
 from shared.logs import bind_correlation_id, reset_correlation_id
 from shared.messaging import EventPublisher, is_native_amqp
@@ -60,21 +61,23 @@ class EventConsumer(ConsumerMixin):
         try:
             envelope = decode(message.body)
         except InvalidMessage as exc:
-            self.dead_letter(message, f"invalid: {exc}")
+            self.dead_letter(message, f"invalid: {exc}", kind="invalid")
             return
         token = bind_correlation_id(envelope.correlation_id)
         try:
             self.handle(envelope)
         except PermanentFailure as exc:
-            self.dead_letter(message, f"permanent: {exc}", envelope)
+            self.dead_letter(message, f"permanent: {exc}", envelope, kind="permanent")
         except Exception as exc:
             self.retry_later(message, envelope, exc)
         else:
             message.ack()
+            metrics.messages_consumed().labels(self.queues.work.name).inc()
         finally:
             reset_correlation_id(token)
 
-    def dead_letter(self, message, reason: str, envelope: Envelope | None = None) -> None:
+    def dead_letter(self, message, reason: str, envelope: Envelope | None = None, kind: str = "other") -> None:
+        metrics.messages_rejected().labels(self.queues.work.name, kind).inc()
         log.warning(
             "message dead-lettered",
             extra={"queue": self.queues.work.name, "reason": reason,
@@ -92,8 +95,10 @@ class EventConsumer(ConsumerMixin):
     def retry_later(self, message, envelope: Envelope, exc: Exception) -> None:
         attempt = int((message.headers or {}).get(RETRY_HEADER, 0)) + 1
         if attempt > MAX_RETRIES:
-            self.dead_letter(message, f"retries exhausted: {type(exc).__name__}: {exc}", envelope)
+            self.dead_letter(message, f"retries exhausted: {type(exc).__name__}: {exc}", envelope,
+                             kind="retries_exhausted")
             return
+        metrics.messages_retried().labels(self.queues.work.name).inc()
         log.warning(
             "handler failed; retrying later",
             extra={"queue": self.queues.work.name, "message_id": envelope.id, "attempt": attempt,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from kombu import Connection, Exchange, Producer
 
+from shared import metrics
 from shared.envelope import Envelope
 from shared.topology import Topology
 
@@ -171,6 +173,8 @@ class EventPublisher:
                     message_id=message.message_id,
                     correlation_id=message.correlation_id,
                     headers=message.headers,
+                    # Whole seconds (AMQP's timestamp): ops read a queue's oldest message age from it.
+                    timestamp=int(time.time()),
                 )
                 if confirms is not None:
                     confirms.published(index)
@@ -183,6 +187,9 @@ class EventPublisher:
             confirmed = set(confirms.acked) if confirms is not None else sent
             self._reset()
             raise PublishIncomplete(f"publish failed: {type(exc).__name__}: {exc}", confirmed) from exc
+        published = Counter(messages[index].routing_key for index in sent)
+        for routing_key, count in published.items():
+            metrics.messages_published().labels(routing_key).inc(count)
         if len(sent) != len(messages):
             raise PublishIncomplete(f"broker refused {len(messages) - len(sent)} message(s)", set(sent))
 

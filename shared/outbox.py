@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
@@ -26,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from shared import metrics
 from shared.db import UtcDateTime
 from shared.envelope import Envelope
 from shared.messaging import Outgoing, PublishIncomplete
@@ -33,6 +35,7 @@ from shared.messaging import Outgoing, PublishIncomplete
 log = logging.getLogger(__name__)
 _ID = BigInteger().with_variant(Integer, "sqlite")
 COPY_FROM = 200  # events staged at once from which COPY beats an INSERT per row
+LAG_EVERY_SECONDS = 1.0  # how often the relay measures its lag for /metrics
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -134,9 +137,25 @@ class OutboxRelay:
             )
             return result.rowcount
 
+    def lag_seconds(self) -> float:
+        """Age of the oldest row still waiting to be published (0 when none waits)."""
+        table = self.outbox
+        with self.engine.connect() as connection:
+            oldest = connection.execute(
+                select(table.c.created_at).where(table.c.published_at.is_(None)).order_by(table.c.seq).limit(1)
+            ).scalar()
+        return max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0
+
     def run(self, stop: threading.Event, poll_seconds: float = 0.1) -> None:
         """Relay until `stop` is set; a broker or database outage only pauses it."""
+        measured = 0.0
         while not stop.is_set():
+            if time.monotonic() - measured >= LAG_EVERY_SECONDS:  # the lag gauge, not on every poll
+                measured = time.monotonic()
+                try:
+                    metrics.outbox_lag().set(self.lag_seconds())
+                except Exception:
+                    log.warning("outbox lag not measured", exc_info=True)
             try:
                 while self.relay_once() == self.batch_size and not stop.is_set():
                     pass

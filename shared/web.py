@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
-from flask import Blueprint, Flask, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -83,6 +84,40 @@ def install_correlation_id(app: Flask) -> None:
             reset_correlation_id(token)
 
 
+def install_request_metrics(app: Flask) -> None:
+    """Count and time every request, labelled by its URL rule (never the raw path, which holds ids)."""
+    from shared import metrics
+
+    @app.before_request
+    def start_clock():
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def observe(response):
+        # A request another before_request hook answered (a 415, a 401) never started the clock:
+        # it is counted, not timed.
+        started = g.pop("request_started", None)
+        endpoint = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        metrics.http_requests().labels(request.method, endpoint, str(response.status_code)).inc()
+        if started is not None:
+            metrics.http_latency().labels(request.method, endpoint).observe(time.perf_counter() - started)
+        return response
+
+
+def metrics_blueprint() -> Blueprint:
+    """`/metrics` in Prometheus text format (every process of the service in multiprocess mode)."""
+    from shared import metrics
+
+    blueprint = Blueprint("metrics", __name__)
+
+    @blueprint.get("/metrics")
+    def exposition():
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
+
+    return blueprint
+
+
 def health_blueprint(checks: dict[str, Callable[[], bool]]) -> Blueprint:
     """`/healthz` says the process is alive; `/readyz` checks its broker and database."""
     health = Blueprint("health", __name__)
@@ -124,6 +159,8 @@ def service_app(import_name: str, service: str, settings, database_url: str, con
         before_handlers(app)
     install_error_handlers(app)
     install_correlation_id(app)
+    install_request_metrics(app)
+    app.register_blueprint(metrics_blueprint())
     app.register_blueprint(health_blueprint({
         "database": lambda: database_ready(engine),
         "broker": lambda: broker_ready(settings.broker_url),

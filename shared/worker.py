@@ -12,6 +12,7 @@ from shared.config import Settings
 from shared.consumer import EventConsumer
 from shared.envelope import Envelope
 from shared.messaging import EventPublisher, connect
+from shared.metrics import enable_multiprocess
 from shared.outbox import OutboxRelay
 from shared.topology import Topology
 
@@ -30,6 +31,7 @@ def run_worker(
 
     Everything stops cleanly on SIGTERM/SIGINT: each background loop gets the stop event.
     """
+    enable_multiprocess(service, settings.data_dir)  # /metrics on the web app adds this process in
     topology = Topology(settings.broker_namespace)
     stop = threading.Event()
     relay = OutboxRelay(engine, outbox, EventPublisher(connect(settings.broker_url), topology))

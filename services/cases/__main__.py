@@ -1,4 +1,4 @@
-"""cases command line: `python -m services.cases migrate|worker|token|create-admin|demo`."""
+"""cases command line: `python -m services.cases migrate|worker|token|create-admin|demo|dlq`."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--username", required=True)
     admin.add_argument("--name", help="the person's name (default: the username)")
     commands.add_parser("demo", help="load a little demo data (idempotent)")
+    add_dead_letter_commands(commands)
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         from services.cases.demo import load_demo
 
         load_demo(make_engine(settings.cases_database_url))
+    elif args.command == "dlq":
+        dead_letter_command(settings, args)
 
 
 def create_admin(settings, username: str, name: str) -> None:
@@ -71,6 +74,74 @@ def create_admin(settings, username: str, name: str) -> None:
     print(f"Created admin {people.normalise_username(username)} (id {staff_id}).")
     print(f"Password (shown only this once): {password}")
     print(f"Token (valid {TOKEN_MAX_AGE // 3600} h): {issue_token(settings.secret_key, staff_id, 'admin')}")
+
+
+def add_dead_letter_commands(commands) -> None:
+    dlq = commands.add_parser("dlq", help="dead letters: list, show, replay, purge (every use is audited)")
+    actions = dlq.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the messages in a service's dead-letter queue, masked")
+    listing.add_argument("service", help="the consuming service: cases, notifier, …")
+    listing.add_argument("--limit", type=int, default=100)
+    show = actions.add_parser("show", help="one dead message, masked, with its x-death")
+    show.add_argument("service")
+    show.add_argument("message_id")
+    replay = actions.add_parser("replay", help="send one message (or --all) back to the work queue it died in")
+    replay.add_argument("service")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("message_id", nargs="?")
+    which.add_argument("--all", action="store_true")
+    purge = actions.add_parser("purge", help="delete every message of a dead-letter queue")
+    purge.add_argument("service")
+    purge.add_argument("--yes", action="store_true", help="do not ask to type the queue's name")
+
+
+def dead_letter_command(settings, args) -> None:
+    """`dlq …`: the same tools as /api/v1/ops/dead-letters, audited with the OS user's name."""
+    import getpass
+    import json
+
+    from services.cases.dead_letters import DeadLetterBox, UnknownService, audit
+
+    box = DeadLetterBox(settings.broker_url, settings.broker_namespace)
+    try:
+        queue = box.queues_of(args.service).dead.name
+    except UnknownService:
+        raise SystemExit(f"dlq: no service {args.service!r} has a dead-letter queue") from None
+    engine = make_engine(settings.cases_database_url)
+    actor = getpass.getuser()
+
+    def record(action: str, message_id: str | None = None, affected: int = 0) -> None:
+        audit(engine, actor=actor, actor_kind="os_user", action=action, queue=queue,
+              message_id=message_id, affected=affected)
+
+    try:
+        if args.action == "list":
+            items = box.list(args.service, args.limit)
+            record("list", affected=len(items))
+            for item in items:
+                reason = item.death_reason or ", ".join(f"{d['reason']} in {d['queue']}" for d in item.deaths)
+                print(f"{item.message_id}\t{item.type}\t{item.published_at}\t{reason}")
+            print(f"{len(items)} message(s) in {queue}")
+        elif args.action == "show":
+            item = box.show(args.service, args.message_id)
+            if item is None:
+                raise SystemExit(f"dlq: no message {args.message_id} in {queue}")
+            record("show", args.message_id, 1)
+            print(json.dumps(item.as_dict(), ensure_ascii=False, indent=2, default=str))
+        elif args.action == "replay":
+            replayed = box.replay(args.service, None if args.all else args.message_id)
+            if args.message_id and not replayed:
+                raise SystemExit(f"dlq: no message {args.message_id} in {queue}")
+            record("replay_all" if args.all else "replay", args.message_id, len(replayed))
+            print(f"replayed {len(replayed)} message(s) from {queue}")
+        elif args.action == "purge":
+            if not args.yes and input(f"Type the queue's name ({queue}) to delete all its messages: ") != queue:
+                raise SystemExit("dlq: not confirmed; nothing was purged")
+            purged = box.purge(args.service)
+            record("purge", affected=purged)
+            print(f"purged {purged} message(s) from {queue}")
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

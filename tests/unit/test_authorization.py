@@ -191,6 +191,19 @@ BEYOND_THE_ROLE = [
 ] + [
     pytest.param(Probe("POST", "/api/v1/reports/email", role, 403, 202, body=report_email), id=f"{role}-emails-report")
     for role in ("collector", "supervisor")
+] + [
+    # Ops: queue health for managers (the dashboard's panel), the dead-letter tools for admins only.
+    pytest.param(Probe("GET", "/api/v1/ops/queues", role, 403, 200), id=f"{role}-reads-queue-health")
+    for role in ("collector", "supervisor")
+] + [
+    pytest.param(Probe("GET", "/api/v1/ops/dead-letters/{service}", "manager", 403, 200),
+                 id="manager-lists-dead-letters"),
+    pytest.param(Probe("GET", "/api/v1/ops/dead-letters/{service}/{message_id}", "manager", 403, 404),
+                 id="manager-inspects-a-dead-letter"),
+    pytest.param(Probe("POST", "/api/v1/ops/dead-letters/{service}/replay", "manager", 403, 200,
+                       body=lambda ids: {"all": True}), id="manager-replays-dead-letters"),
+    pytest.param(Probe("POST", "/api/v1/ops/dead-letters/{service}/purge", "manager", 403, 200,
+                       body=lambda ids: {"confirm": "notifier.dead"}), id="manager-purges-dead-letters"),
 ]
 
 
@@ -259,7 +272,7 @@ def seed(engine, community: str) -> dict:
     return {"community_id": community, "case_id": case_id, "issue_id": issue_id, "group_id": group_id,
             "campaign_id": campaign_id, "task_id": task_id, "inbox_id": inbox_id,
             "staff_id": staff["collector"], "manager_id": staff["manager"], "staff_ids": sorted(staff.values()),
-            "staff": staff}
+            "staff": staff, "service": "notifier", "message_id": MISSING}
 
 
 def owner_of(connection, case_id: str) -> str:

@@ -1,0 +1,190 @@
+"""Prometheus metrics every service exposes on GET /metrics.
+
+gunicorn runs several web workers and each service's consumer and outbox relay run in another
+process, so metrics use prometheus_client's multiprocess mode: every process writes its values
+to files in one directory per service (`$DATA_DIR/metrics/<service>`, or PROMETHEUS_MULTIPROC_DIR
+when set) and /metrics adds them up. `enable_multiprocess()` is called at process start (the
+gunicorn config, the worker) before any metric exists; the metric objects are therefore made on
+first use, not at import. Without it (unit tests, a bare Flask app) values stay in the process.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from functools import cache
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PID_FILE = re.compile(r"_(\d+)\.db$")
+_lock = threading.Lock()
+
+
+def metrics_directory(service: str, data_dir: Path | str) -> Path:
+    return Path(data_dir) / "metrics" / service
+
+
+def enable_multiprocess(service: str, data_dir: Path | str, clean: bool = True) -> Path:
+    """Write this process's metrics to the service's shared directory (made if missing).
+
+    `clean` removes the files of processes that are no longer running (a previous run's), never
+    those of a live process: the web app and the worker start in any order.
+    """
+    path = Path(os.environ.get(MULTIPROC_ENV) or metrics_directory(service, data_dir))
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    if clean:
+        for file in path.glob("*.db"):
+            match = _PID_FILE.search(file.name)
+            if match and not _alive(int(match.group(1))):
+                file.unlink(missing_ok=True)
+    from prometheus_client import values
+
+    # prometheus_client picks its value class when first imported; pick again now the directory is set.
+    values.ValueClass = values.get_value_class()
+    return path
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_exited(pid: int) -> None:
+    """gunicorn's child_exit hook: drop a dead worker's live gauges (its counters are kept)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text /metrics serves: every process of the service in multiprocess mode, else this one."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+# --- the metrics, made on first use ---------------------------------------------------------
+
+@cache
+def _metric(kind, name: str, documentation: str, labels: tuple[str, ...], **kwargs):
+    with _lock:
+        return kind(name, documentation, labels, **kwargs)
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def http_requests():
+    return _metric(Counter, "http_requests", "HTTP requests by endpoint (the URL rule) and status.",
+                   ("method", "endpoint", "status"))
+
+
+def http_latency():
+    return _metric(Histogram, "http_request_duration_seconds", "Time to answer an HTTP request.",
+                   ("method", "endpoint"), buckets=LATENCY_BUCKETS)
+
+
+def messages_published():
+    return _metric(Counter, "messages_published", "Messages confirmed by the broker, by routing key.",
+                   ("routing_key",))
+
+
+def messages_consumed():
+    return _metric(Counter, "messages_consumed", "Messages a consumer handled and acked, by queue.",
+                   ("queue",))
+
+
+def messages_retried():
+    return _metric(Counter, "messages_retried", "Messages sent to a delay queue for a later retry.",
+                   ("queue",))
+
+
+def messages_rejected():
+    return _metric(Counter, "messages_rejected", "Messages dead-lettered, by queue and why.",
+                   ("queue", "reason"))
+
+
+def outbox_lag():
+    return _metric(Gauge, "outbox_lag_seconds", "Age of the oldest unpublished outbox row (0 when none).",
+                   (), multiprocess_mode="livemax")
+
+
+def sends():
+    return _metric(Counter, "notifier_sends", "Provider sends by channel, provider and outcome.",
+                   ("channel", "provider", "outcome"))
+
+
+def deferrals():
+    return _metric(Counter, "notifier_deferrals", "Sends the governor or calendar held back, by reason.",
+                   ("reason",))
+
+
+def circuit_open_until():
+    return _metric(Gauge, "notifier_circuit_open_until_seconds",
+                   "Unix time until which a provider's circuit is open (0: closed).",
+                   ("provider",), multiprocess_mode="livemax")
+
+
+def webhook_rejections():
+    return _metric(Counter, "gateway_webhook_rejections", "Webhook requests refused, by reason.",
+                   ("reason",))
+
+
+# --- one-line hooks for the services --------------------------------------------------------
+
+def record_send(channel: str, provider, outcome: str) -> None:
+    """A send's outcome; `provider` may be the provider object (its circuit is read too) or a name."""
+    name = getattr(provider, "name", provider)
+    sends().labels(channel, str(name), str(outcome)).inc()
+    record_circuit(provider)
+
+
+def record_deferral(reason: str, provider=None) -> None:
+    deferrals().labels(_reason_key(reason)).inc()
+    if provider is not None:
+        record_circuit(provider)
+
+
+def record_circuit(provider) -> None:
+    """Publish a circuit breaker's state (anything with `.state()` giving `open_until`)."""
+    state = getattr(provider, "state", None)
+    if not callable(state):
+        return
+    current = state()
+    until = getattr(current, "open_until", None)
+    circuit_open_until().labels(str(getattr(current, "provider", provider.name))).set(
+        until.timestamp() if until is not None else 0)
+
+
+def record_webhook_rejection(reason: str) -> None:
+    webhook_rejections().labels(_reason_key(reason)).inc()
+
+
+def _reason_key(reason: str) -> str:
+    """A bounded label: the reason's first word-ish token ("quiet_hours until 08:00" -> "quiet_hours")."""
+    head = re.split(r"[\s:(]", str(reason).strip(), maxsplit=1)[0] or "unknown"
+    return head[:48]
