@@ -15,6 +15,7 @@ from services.gateway.directory import SenderPlace, place_of
 from services.gateway.faq.entries import all_entries
 from services.gateway.faq.matching import answering
 from services.gateway.intent import read_reply
+from services.gateway.sendgrid import now
 from services.gateway.signatures import twilio_signature_valid
 from shared.envelope import new_event
 from shared.events import DELIVERY_STATUSES
@@ -126,7 +127,7 @@ def twilio_inbound_sms():
         form = InboundSms().load(request.form.to_dict())
     except ValidationError as exc:
         return error_response(400, "Not a Twilio inbound message.", exc.messages)
-    received_at = datetime.now(UTC)
+    received_at = now()
     event = new_event("owner.replied", {
         "channel": "sms", "sender": form["From"], "recipient": form["To"], "body": form["Body"],
         "provider_message_id": form["MessageSid"], "received_at": received_at,
