@@ -74,17 +74,27 @@ def process_exited(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text /metrics serves: every process of the service in multiprocess mode, else this one."""
+def exposition(collectors=()) -> tuple[bytes, str]:
+    """The text /metrics serves: every process of the service in multiprocess mode, else this one.
+
+    `collectors` are read at scrape time in this process (e.g. cases' queue health gauges).
+    """
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    from prometheus_client import REGISTRY
+        body = generate_latest(registry)
+    else:
+        from prometheus_client import REGISTRY
 
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        body = generate_latest(REGISTRY)
+    if collectors:
+        extra = CollectorRegistry(auto_describe=False)
+        for collector in collectors:
+            extra.register(collector)
+        body += generate_latest(extra)
+    return body, CONTENT_TYPE_LATEST
 
 
 # --- the metrics, made on first use ---------------------------------------------------------

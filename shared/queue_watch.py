@@ -315,3 +315,43 @@ def watch(broker_url: str, namespace: str = "", *, rules: HealthRules | None = N
     return {"source": source,
             "queues": [asdict(q) for q in stats],
             "alerts": [asdict(a) for a in evaluate(stats, found, rules, now)]}
+
+
+class QueueHealthCollector:
+    """The same report as Prometheus gauges, read when /metrics is scraped (cases serves it)."""
+
+    def __init__(self, report: Callable[[], dict]):
+        self.report = report
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        up = GaugeMetricFamily("ops_queue_watch_up", "1 if the broker's queues could be read.")
+        try:
+            report = self.report()
+        except Exception:
+            log.warning("queue health not read for /metrics", exc_info=True)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        labels = ["queue", "service", "kind"]
+        messages = GaugeMetricFamily("ops_queue_messages", "Messages in a queue (ready or unacked).",
+                                     labels=[*labels, "state"])
+        consumers = GaugeMetricFamily("ops_queue_consumers", "Consumers of a queue.", labels=labels)
+        age = GaugeMetricFamily("ops_queue_oldest_age_seconds", "Age of a queue's oldest message.", labels=labels)
+        for queue in report["queues"]:
+            key = [queue["name"], queue["service"], queue["kind"]]
+            for state in ("ready", "unacked"):
+                if queue[state] is not None:
+                    messages.add_metric([*key, state], queue[state])
+            if queue["consumers"] is not None:
+                consumers.add_metric(key, queue["consumers"])
+            if queue["oldest_age_seconds"] is not None:
+                age.add_metric(key, queue["oldest_age_seconds"])
+        alerts = GaugeMetricFamily("ops_alert", "1 for each alert a health rule raises now.",
+                                   labels=["rule", "subject", "severity"])
+        for alert in report["alerts"]:
+            alerts.add_metric([alert["rule"], alert["subject"], alert["severity"]], 1)
+        yield from (messages, consumers, age, alerts)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -15,6 +15,7 @@ from shared.logs import bind_correlation_id, reset_correlation_id
 
 log = logging.getLogger(__name__)
 CORRELATION_HEADER = "X-Correlation-ID"
+METRICS_COLLECTORS = "metrics.collectors"  # app.extensions key: collectors read when /metrics is scraped
 
 
 def error_response(status: int, message: str | None = None, errors: dict | None = None):
@@ -112,7 +113,7 @@ def metrics_blueprint() -> Blueprint:
 
     @blueprint.get("/metrics")
     def exposition():
-        body, content_type = metrics.exposition()
+        body, content_type = metrics.exposition(current_app.extensions.get(METRICS_COLLECTORS, ()))
         return Response(body, content_type=content_type)
 
     return blueprint

@@ -14,8 +14,9 @@ from services.cases.api.common import engine
 from services.cases.dead_letters import DeadLetterBox, UnknownService, audit
 from shared.auth import require_staff
 from shared.config import ConfigError
-from shared.queue_watch import load_health_rules, watch
+from shared.queue_watch import QueueHealthCollector, load_health_rules, watch
 from shared.schemas import StrictSchema
+from shared.web import METRICS_COLLECTORS
 
 blp = Blueprint("ops", __name__, url_prefix="/api/v1/ops", description="Queues, alerts and dead letters (ops)")
 
@@ -97,6 +98,18 @@ class PurgeIn(StrictSchema):
 class PurgeOut(Schema):
     queue = fields.Str()
     purged = fields.Int()
+
+
+@blp.record_once
+def _queue_gauges(state) -> None:
+    """cases' /metrics carries the queue health report as gauges too."""
+    app = state.app
+
+    def report() -> dict:
+        settings = app.config["SETTINGS"]
+        return watch(settings.broker_url, settings.broker_namespace, circuits=app.config.get("OPS_CIRCUITS"))
+
+    app.extensions.setdefault(METRICS_COLLECTORS, []).append(QueueHealthCollector(report))
 
 
 def _settings():
