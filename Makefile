@@ -37,8 +37,8 @@ test: $(STAMP) ## Run the whole suite (unit, integration on RabbitMQ + PostgreSQ
 unit: $(STAMP) ## Run the unit tests only
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-tools: ## Install the Debian tools the browser tests and benchmarks use (chromium, wrk; needs root)
-	command -v chromium >/dev/null && command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk; }
+tools: ## Install the Debian tools the browser tests and benchmarks use (chromium, a CJK font, wrk; needs root)
+	command -v chromium >/dev/null && command -v wrk >/dev/null && fc-list | grep -qi wenquanyi || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei wrk; }
 
 bench: $(STAMP) ## Measure throughput against raw baselines on the local RabbitMQ/PostgreSQL
 	$(PY) -m tests.bench
