@@ -110,6 +110,14 @@ def forget_opt_out_confirmation(connection: Connection, channel: str, address: s
         opt_out_confirmations.c.address == suppression.normalise(channel, address)))
 
 
+def confirm_by_report(connection: Connection, nid: str, now: datetime) -> bool:
+    """An auto-reply whose outcome was unknown went out after all: a provider reported on it."""
+    return connection.execute(
+        update(auto_replies).where(auto_replies.c.notification_id == nid, auto_replies.c.status == "unknown")
+        .values(status="sent", reason="outcome was unknown; confirmed by the provider's report", updated_at=now)
+    ).rowcount == 1
+
+
 def quiet_until(calendar: SendCalendar, moment: datetime) -> datetime:
     """When the quiet hours around `moment` end."""
     end = clock(calendar.community.quiet_end)

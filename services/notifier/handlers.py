@@ -180,6 +180,8 @@ def on_delivery_reported(connection: Connection, event: Envelope) -> None:
                                     p["provider_message_id"], utc_now())
     ledger.record_delivery(connection, notification_id, p["provider_message_id"], p["channel"],
                            p["status"], p["error_code"])
+    if notification_id:
+        autoreplies.confirm_by_report(connection, notification_id, utc_now())
 
 
 def event_handler(engine: Engine, scheduling: Scheduling, wake: Callable[[], None] = lambda: None,

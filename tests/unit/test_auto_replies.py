@@ -267,6 +267,23 @@ def test_a_provider_that_is_down_defers_the_answer_and_it_goes_when_it_is_back(w
     assert row(world, nid)["status"] == "sent" and len(world.twilio.messages) == 1
 
 
+def test_an_answer_whose_outcome_is_unknown_is_not_resent_and_a_delivery_report_settles_it(world_at):
+    world = world_at(at(DAY, "11:30"))
+    world.twilio.script(Reply.error(500))
+    nid = ask(world)
+    prompt(world)
+    unknown = row(world, nid)
+
+    world.now += timedelta(hours=1)
+    prompt(world)
+    world.deliver("delivery.reported", {
+        "provider": "twilio", "channel": "sms", "provider_message_id": "SM" + "0" * 32, "notification_id": nid,
+        "address": PHONE, "status": "delivered", "error_code": None, "reported_at": world.now})
+
+    assert unknown["status"] == "unknown" and len(world.twilio.requests) == 1
+    assert row(world, nid)["status"] == "sent"
+
+
 def test_a_faq_answer_without_an_answer_is_skipped_with_the_reason(world_at):
     world = world_at(at(DAY, "11:30"))
     nid = ask(world, kind="faq_answer", answer="  ")
