@@ -108,6 +108,7 @@ def main() -> None:
     system.migrate()
     if not args.no_demo:
         system.run("-m", "services.cases", "demo")
+        system.run("-m", "services.gateway", "demo")  # the starter FAQ (收费答客问)
     stopping = False
 
     def on_signal(_signum, _frame):
@@ -142,6 +143,9 @@ List the demo cases:
   curl -s -H "Authorization: Bearer $TOKEN" {system.url('cases')}/api/v1/cases
 Simulate an owner texting back (signed like Twilio):
   make reply FROM=+8613800138001 BODY='下周五交'
+The FAQ (收费答客问) that answers owners' questions, and how a text matches it:
+  curl -s -H "Authorization: Bearer $TOKEN" {system.url('gateway')}/api/v1/faq
+  make reply FROM=+8613800138001 BODY='物业费包括什么？'
 Messages the console providers kept: var/console_outbox.jsonl
 (send windows are off for the demo: NOTIFIER_SEND_IMMEDIATELY=false make run to see them)
 Ctrl-C stops everything.
