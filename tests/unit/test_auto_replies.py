@@ -3,6 +3,8 @@ expired rather than late, nothing to an opted-out address but one opt-out confir
 send ledger like a reminder, and shown in the owner's outbox."""
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import date, timedelta
 
@@ -68,6 +70,26 @@ def test_a_promise_is_acknowledged_at_once_with_its_date_outside_any_send_window
         ledger = connection.execute(select(send_ledger).where(send_ledger.c.notification_id == nid)).mappings().one()
     assert (ledger["status"], ledger["provider"]) == ("sent", "twilio")
     assert ledger["provider_message_id"] in world.twilio.messages
+
+
+def test_the_workers_loop_answers_as_soon_as_a_request_is_kept_not_at_its_next_poll(world_at):
+    world = world_at(at(DAY, "11:30"))
+    loop = world.notifier.prompt
+    loop.poll_seconds = 600
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.2)  # let the loop make its first (empty) pass and start waiting
+        ask(world)
+        deadline = time.monotonic() + 20
+        while not texts_to(world) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+    assert len(texts_to(world)) == 1
 
 
 def test_an_english_owner_is_answered_in_english_with_the_opt_out_hint(world_at):
