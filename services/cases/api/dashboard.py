@@ -27,6 +27,7 @@ class BoardCommunityOut(Schema):
     id = fields.Str()
     name = fields.Str()
     locale = fields.Str()
+    timezone = fields.Str()
 
 
 class BoardDayRecoveredOut(Schema):
@@ -133,7 +134,8 @@ class DashboardOut(Schema):
 
 
 def _choices(connection) -> list[dict]:
-    query = select(communities.c.id, communities.c.name, communities.c.locale).order_by(communities.c.id)
+    query = select(communities.c.id, communities.c.name, communities.c.locale, communities.c.timezone) \
+        .order_by(communities.c.id)
     visible = visible_communities()
     if visible is not None:
         query = query.where(communities.c.id.in_(visible))

@@ -28,7 +28,8 @@ def gather(connection: Connection, community: reports.Community, today: date, no
     month = [{"date": day, "recovered": reports.community_progress(book, day).recovered} for day in days]
     since = today - timedelta(days=FUNNEL_DAYS - 1)
     return {
-        "community": {"id": community.id, "name": community.name, "locale": community.locale},
+        "community": {"id": community.id, "name": community.name, "locale": community.locale,
+                      "timezone": community.timezone.key},
         "date": today,
         "today": reports.community_progress(book, today),
         "month": {"first": month_start, "recovered": total(d["recovered"] for d in month), "days": month},

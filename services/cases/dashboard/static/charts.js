@@ -11,8 +11,9 @@
   }
 
   function svg(chart, width, height, title) {
+    // Drawn at its own size (shrunk to fit a narrow panel by CSS), so text stays the page's size.
     var root = el("svg", {"class": "chart", "data-chart": chart, viewBox: "0 0 " + width + " " + height,
-                          width: "100%", role: "img", "aria-label": title || chart});
+                          width: width, height: height, role: "img", "aria-label": title || chart});
     return root;
   }
 
@@ -24,7 +25,7 @@
 
   /* Horizontal bars, one row per item: {label, value, shown, flagged}. */
   function bars(container, chart, items, title) {
-    var row = 26, labelWidth = 150, width = 520, barRoom = width - labelWidth - 110;
+    var row = 26, labelWidth = 150, width = 560, barRoom = width - labelWidth - 190;
     var widest = Math.max.apply(null, items.map(function (i) { return i.value || 0; }).concat([0]));
     var root = svg(chart, width, Math.max(row * items.length, row), title);
     items.forEach(function (item, n) {
@@ -41,7 +42,7 @@
 
   /* Vertical columns, one per day: {label, value, shown}; every label shown when few, else a few. */
   function columns(container, chart, items, title) {
-    var width = 620, height = 180, bottom = 24, top = 18, left = 4;
+    var width = 900, height = 200, bottom = 24, top = 18, left = 4;
     var step = (width - left) / Math.max(items.length, 1), widest = Math.max.apply(null,
       items.map(function (i) { return i.value || 0; }).concat([0]));
     var root = svg(chart, width, height, title);

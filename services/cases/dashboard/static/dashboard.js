@@ -87,6 +87,7 @@
     }
     data.campaigns.forEach(function (c) {
       var p = c.progress, title = document.createElement("p"), chart = document.createElement("div");
+      title.className = "campaign-name";
       title.textContent = c.name + " · " + (p.on_track ? t("on_track") : t("behind")) + " · " + t("days_elapsed") +
         " " + p.days_elapsed + "/" + p.days_total;
       chart.className = "chart-box";
@@ -131,7 +132,7 @@
     table($("breached-table"), [t("breached"), t("category"), t("case"), t("deadline")],
           issues.breached.map(function (i) {
             return [i.id.slice(0, 8), t("category." + i.category), i.case_id ? i.case_id.slice(0, 8) : "—",
-                    new Date(i.deadline_at).toLocaleString(language)];
+                    new Date(i.deadline_at).toLocaleString(language, {timeZone: data.community.timezone})];
           }));
   }
 
