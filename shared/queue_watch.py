@@ -109,10 +109,11 @@ def management_url(broker_url: str, override: str | None = None) -> tuple[str, s
     vhost = urllib.parse.unquote(parsed.path[1:]) if len(parsed.path) > 1 else "/"
     if override:
         return override.rstrip("/"), vhost
+    # urlsplit leaves the credentials percent-encoded, as they must stay in the URL we build.
     user = parsed.username or "guest"
     password = parsed.password or "guest"
     scheme = "https" if parsed.scheme == "amqps" else "http"
-    netloc = f"{urllib.parse.quote(user)}:{urllib.parse.quote(password)}@{parsed.hostname or '127.0.0.1'}:15672"
+    netloc = f"{user}:{password}@{parsed.hostname or '127.0.0.1'}:15672"
     return f"{scheme}://{netloc}", vhost
 
 
