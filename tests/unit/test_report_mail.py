@@ -99,6 +99,9 @@ def test_the_three_day_report_sets_each_figure_beside_the_period_before(engine):
     # Figures from the periodic report (tests/unit/test_reports.py): recovered 400 against 700.
     assert "  回款 | 400.00 | 700.00 | -300.00" in email.text
     assert "  超时问题 | 2 | 1 | +1" in email.text
+    # Issues by category, the bar being what is still open: leaks 2 opened, 1 still open; noise from before.
+    assert re.findall(r"  (\S+): 未解决 (\d) · 新增 (\d)", email.text) == [
+        ("漏水", "1", "2"), ("噪音", "1", "0"), ("绿化", "1", "1")]
     assert re.search(r"<td[^>]*>回款</td><td[^>]*>400.00</td><td[^>]*>700.00</td><td[^>]*>-300.00</td>", email.html)
     # Breached in the period: repairs, then the second leak; the broken promise of 700.
     assert re.findall(r"  (维修|漏水) \| A \| 2026-10-0\d \d\d:\d\d", email.text) == ["维修", "漏水"]

@@ -17,6 +17,7 @@ from services.cases import reports
 
 HERE = Path(__file__).parent
 FLAGGED_COLOUR = "#c53030"
+TARGET_COLOUR = "#d69e2e"
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def _campaigns(campaigns: list[dict], w: dict) -> list[Section]:
     return [Section(f'{w["campaign"]}: {c["name"]}', bars=bars([
         (w["recovery_rate"], c["progress"]["recovery_rate"], percent(c["progress"]["recovery_rate"])),
         (w["target"], c["progress"]["target_recovery_rate"], percent(c["progress"]["target_recovery_rate"])),
-    ]), note=f'{w["on_track"] if c["progress"]["on_track"] else w["behind"]} · {w["days_elapsed"]} '
+    ], [None, TARGET_COLOUR]), note=f'{w["on_track"] if c["progress"]["on_track"] else w["behind"]} · {w["days_elapsed"]} '
              f'{c["progress"]["days_elapsed"]}/{c["progress"]["days_total"]}') for c in campaigns]
 
 
@@ -144,8 +145,9 @@ def three_day(community: reports.Community, report: reports.PeriodicReport) -> E
                     rows=[[label(w, "figure", t.figure), shown(t.current), shown(t.previous),
                            ("+" if t.change > 0 else "") + shown(t.change)] for t in report.trend])
     issues = Section(w["issues"], bars=bars([
-        (label(w, "category", i.category), i.opened + i.open_at_end, f'{w["open"]} {i.open_at_end}')
-        for i in report.issues if i.opened or i.open_at_end]))
+        (label(w, "category", i.category), i.open_at_end,
+         f'{w["open"]} {i.open_at_end} · {w["opened"]} {i.opened}') for i in report.issues
+        if i.opened or i.open_at_end]))
     funnel = Section(w["funnel"], bars=bars([
         (label(w, "stage", s.stage), s.conversion, f'{percent(s.conversion)} ({s.paid_in_time}/{s.reached})')
         for s in report.funnel]))
