@@ -3,6 +3,7 @@ expired rather than late, nothing to an opted-out address but one opt-out confir
 send ledger like a reminder, and shown in the owner's outbox."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -333,6 +334,20 @@ def test_the_owners_outbox_shows_answers_sent_and_expired(world_at, tmp_path, mo
     assert (items[sent]["status"], items[sent]["template"], items[sent]["provider"]) == ("sent", "promise_ack", "twilio")
     assert (items[expired]["status"], items[expired]["template"]) == ("expired", "help")
     app.extensions["notifier.db"].dispose()
+
+
+def test_nothing_personal_reaches_the_logs(world_at, caplog):
+    world = world_at(at(DAY, "11:30"))
+    caplog.set_level(logging.DEBUG)
+    ask(world, kind="faq_answer", answer="请拨打13800138000咨询")
+    ask(world, kind="ask_date", channel="email", address="wang.fang@example.com")
+
+    prompt(world)
+
+    ours = [r for r in caplog.records if r.name.startswith(("services.", "shared."))]
+    assert ours  # the sends were logged
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    assert PHONE not in logged and "wang.fang@example.com" not in logged and "13800138000" not in logged
 
 
 def test_the_lifetime_is_read_from_the_environment():

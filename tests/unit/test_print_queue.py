@@ -252,6 +252,8 @@ def test_another_communitys_letters_look_like_letters_that_do_not_exist(world, a
                          ("GET", f"/api/v1/print-queue/{COMMUNITY}"),
                          ("GET", f"/api/v1/print-queue/{COMMUNITY}/batch")]:
         assert api.open(path, method=method, headers=outsider).status_code == 404, path
+    posting = {"tracking_number": "XA123456789CN", "posted_on": str(DAY)}
+    assert api.post(f"/api/v1/letters/{notification_id}/posted", json=posting, headers=outsider).status_code == 404
     refused = api.post(f"/api/v1/letters/{notification_id}/printed", headers=outsider)
     missing = api.post("/api/v1/letters/no-such-letter/printed", headers=staff())
     assert refused.json == missing.json
