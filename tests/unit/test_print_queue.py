@@ -171,6 +171,10 @@ def test_one_letter_and_a_batch_download_as_pdf_and_zip(world, api):
     archive = zipfile.ZipFile(io.BytesIO(batch.data))
     assert archive.namelist() == [f"001-{first}.pdf", f"002-{second}.pdf"]
     assert "韩梅梅" in pdf_text(archive.read(f"002-{second}.pdf"))
+    chosen = api.get(f"/api/v1/print-queue/{COMMUNITY}/batch", query_string={"ids": [second]}, headers=staff())
+    assert zipfile.ZipFile(io.BytesIO(chosen.data)).namelist() == [f"001-{second}.pdf"]
+    assert api.get(f"/api/v1/print-queue/{COMMUNITY}/batch", query_string={"status": "posted"},
+                   headers=staff()).status_code == 422
 
 
 def test_marking_printed_twice_changes_it_once(world, api):
