@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 
+from services.cases.dead_letters import DeadLetterBox
 from services.cases.tables import inbox, ops_audit
 from shared.auth import issue_token
 from shared.consumer import PermanentFailure
@@ -267,3 +268,38 @@ def test_the_ops_queue_report_is_served_to_managers(client):
     assert response.status_code == 200
     body = response.get_json()
     assert body["source"] == "management" and {q["kind"] for q in body["queues"]} == {"work", "retry", "dead"}
+
+
+def test_on_the_embedded_transport_the_reason_is_shown_and_a_replay_has_one_effect(tmp_path):
+    """`make run`'s broker: kombu's SQLAlchemy transport, where our consumer writes x-death-reason."""
+    from tests.unit.sqlite_services import migrated_database
+
+    broker, cases_url, topology = f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}", migrated_database(tmp_path, "cases"), \
+        Topology("embedded.")
+    engine = make_engine(cases_url)
+    effects = Effects(engine)
+    publisher = EventPublisher(connect(broker), topology)
+    event = owner_replied()
+    effects.poisoned.set()
+    with running_consumer(broker, topology, "cases", effects.dispatch):
+        publisher.publish(event)
+        wait_for(lambda: DeadLetterBox(broker, topology.namespace).list("cases"))
+
+    shown = dlq(broker, topology.namespace, cases_url, "show", "cases", event.id)
+    item = json.loads(shown.stdout)
+    assert item["death_reason"] == "permanent: the handler cannot read this reply"
+    assert item["origin"] == topology.queues("cases").work.name and item["payload"]["sender"] == "***01"
+
+    effects.poisoned.clear()
+    with running_consumer(broker, topology, "cases", effects.dispatch):
+        assert dlq(broker, topology.namespace, cases_url, "replay", "cases", event.id).returncode == 0
+        wait_for(lambda: effects.of(event.id) == 1)
+        publisher.publish(event)  # delivered once more, as after a second replay: no second effect
+        marker = owner_replied()
+        publisher.publish(marker)
+        wait_for(lambda: effects.of(marker.id) == 1)
+
+    publisher.connection.release()
+    assert effects.of(event.id) == 1
+    assert DeadLetterBox(broker, topology.namespace).list("cases") == []
+    engine.dispose()
