@@ -103,6 +103,18 @@ def test_a_bad_replacement_leaves_the_entry_as_it_was(app, client):
     assert stored(app) == before
 
 
+@pytest.mark.parametrize("data, content_type, status", [
+    ("{not json", "application/json", 400),
+    ('{"questions_zh": ["可以开发票吗"], "answer_zh": "可以"}', "text/plain", 415),
+    ("[1, 2]", "application/json", 422),
+], ids=["bad-json", "not-json", "not-an-object"])
+def test_a_body_that_is_not_a_json_object_is_refused_and_nothing_stored(app, client, data, content_type, status):
+    response = client.post(FAQ, data=data.encode(), headers={**headers(app), "Content-Type": content_type})
+
+    assert_error_shape(response, status)
+    assert stored(app) == []
+
+
 @pytest.mark.parametrize("method, path", [("PUT", f"{FAQ}/no-such-entry"), ("DELETE", f"{FAQ}/no-such-entry"),
                                           ("GET", f"{FAQ}/no-such-entry")])
 def test_a_missing_entry_is_a_404(app, client, method, path):

@@ -1,7 +1,7 @@
 """Staff keep the FAQ (收费答客问) and try it out: /api/v1/faq."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from services.gateway.intent.language import language_of, normalise
 from services.gateway.tables import faq_entries
 from shared.auth import require_staff
 from shared.schemas import StrictSchema
+from shared.web import error_response
 
 blp = Blueprint("faq", __name__, url_prefix="/api/v1/faq", description="FAQ (收费答客问)")
 EDITORS = ("manager",)  # the service centre's manager keeps the one FAQ (admins may too)
@@ -79,6 +80,13 @@ class MatchOut(Schema):
     answered = fields.Bool(metadata={"description": "whether an owner sending this text gets the answer"})
     answer = fields.Str(allow_none=True, metadata={"description": "what would be sent, in the text's language"})
     locale = fields.Str(allow_none=True)
+
+
+@blp.before_request
+def bodies_are_json():
+    if request.method in ("POST", "PUT") and request.content_length and not request.is_json:
+        return error_response(415, "Send the body as application/json.")
+    return None
 
 
 def _engine():
