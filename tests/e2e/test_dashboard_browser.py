@@ -115,7 +115,7 @@ def test_a_manager_signs_in_and_sees_the_seeded_figures_in_both_languages(page, 
     assert texts(page, "svg[data-chart=funnel] text.label")[0] == "Reminder"
     assert page.locator("[data-figure=recovered_today] span").text_content() == "Recovered today"
     # Due 24 hours after 3 Oct 09:00, shown in the community's time whatever the browser's.
-    assert texts(page, "#breached-table td")[1:] == ["Lifts", "C4", "10/4/2026, 9:00:00 AM"]
+    assert texts(page, "#breached-table td") == ["Lifts", "C4", "10/4/2026, 9:00:00 AM"]
     page.screenshot(path=str(Path(artifacts_dir) / "dashboard-en.png"), full_page=True)
     page.reload()  # the language is remembered, and the session still signed in
     page.wait_for_selector("body[data-drawn=en]")

@@ -129,9 +129,9 @@
       return {label: t("category." + c.category), value: c.open, flagged: c.breached > 0,
               shown: t("open") + " " + c.open + (c.breached ? " · " + t("breached") + " " + c.breached : "")};
     }), t("issues"));
-    table($("breached-table"), [t("breached"), t("category"), t("case"), t("deadline")],
+    table($("breached-table"), [t("category"), t("case"), t("deadline")],
           issues.breached.map(function (i) {
-            return [i.id.slice(0, 8), t("category." + i.category), i.case_id ? i.case_id.slice(0, 8) : "—",
+            return [t("category." + i.category), i.case_id ? i.case_id.slice(0, 8) : "—",
                     new Date(i.deadline_at).toLocaleString(language, {timeZone: data.community.timezone})];
           }));
   }
