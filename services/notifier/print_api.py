@@ -46,6 +46,16 @@ class Posting(StrictSchema):
             raise ValidationError("A letter cannot be posted in the future.")
 
 
+class PrintRun(StrictSchema):
+    letters = fields.List(fields.Str(validate=validate.Length(min=1, max=36)), required=True,
+                          validate=validate.Length(min=1, max=200))
+
+
+class PrintRunOut(Schema):
+    community = fields.Str()
+    marked = fields.Int()  # changed now; the others were printed already
+
+
 class LetterOut(Schema):
     notification_id = fields.Str()
     community = fields.Str(allow_none=True)
@@ -136,6 +146,25 @@ def mark_printed(notification_id: str):
     """waiting -> printed (again: no change)."""
     return _mark(notification_id, lambda connection, now: print_queue.mark_printed(
         connection, notification_id, g.staff.sub, now))
+
+
+@blp.post("/print-queue/<community>/printed")
+@require_staff()
+@blp.arguments(PrintRun)
+@blp.response(200, PrintRunOut)
+def mark_run_printed(run, community: str):
+    """Mark a print run's letters printed at once: all of them, or none (409 if one is cancelled or posted)."""
+    if not g.staff.can_see(community):
+        return error_response(404, "No such community.")
+    with _engine().begin() as connection:
+        try:
+            marked = print_queue.mark_all_printed(connection, community, run["letters"], g.staff.sub,
+                                                  datetime.now(UTC))
+        except print_queue.UnknownLetter as exc:
+            return error_response(422, "Not a letter of this community's queue.", {"letters": [str(exc)]})
+        except print_queue.IllegalTransition as exc:
+            return error_response(409, str(exc))
+    return {"community": community, "marked": marked}
 
 
 @blp.post("/letters/<notification_id>/posted")

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.notifier import ledger
 from services.notifier.letters import FILE_NAME, LetterShelf, is_letter
 from services.notifier.tables import outbox, print_queue
 from services.notifier.templates.rendering import supported
@@ -145,6 +146,25 @@ def mark_printed(connection: Connection, notification_id: str, staff_id: str, no
     raise IllegalTransition(f"The letter is {row.status}; only a waiting letter can be marked printed.")
 
 
+def mark_all_printed(connection: Connection, community: str, notification_ids: list[str], staff_id: str,
+                     now: datetime) -> int:
+    """Mark a print run's letters printed, all or none; return how many changed.
+
+    UnknownLetter if one is not in the community's queue; IllegalTransition if one is cancelled or posted.
+    """
+    rows = {r.notification_id: r for r in connection.execute(
+        select(print_queue.c.notification_id, print_queue.c.status)
+        .where(print_queue.c.community == community, print_queue.c.notification_id.in_(notification_ids))).all()}
+    missing = [n for n in notification_ids if n not in rows]
+    if missing:
+        raise UnknownLetter(missing[0])
+    refused = sorted(n for n, r in rows.items() if r.status not in ("waiting", "printed"))
+    if refused:
+        raise IllegalTransition(f"{len(refused)} of the letters are cancelled or posted; none was marked "
+                                f"(first: {refused[0]}).")
+    return sum(mark_printed(connection, n, staff_id, now) for n in dict.fromkeys(notification_ids))
+
+
 def mark_posted(connection: Connection, notification_id: str, tracking_number: str, posted_on: date,
                 staff_id: str, now: datetime) -> bool:
     """waiting | printed -> posted, with the evidence; tells cases (message.sent) once.
@@ -166,6 +186,10 @@ def mark_posted(connection: Connection, notification_id: str, tracking_number: s
         status="posted", printed_at=row.printed_at or now, printed_by=row.printed_by or staff_id[:64],
         posted_at=now, posted_on=posted_on, tracking_number=tracking_number, posted_by=staff_id[:64],
         updated_at=now))
+    # The send ledger keeps every send's evidence, a posted letter's too.
+    if ledger.claim(connection, notification_id, "letter", row.case_id, row.owner_id).granted:
+        ledger.record(connection, notification_id, "letter", "sent", provider="post",
+                      provider_message_id=tracking_number)
     event = new_event("message.sent", {
         "notification_id": notification_id, "case_id": row.case_id, "channel": "letter", "provider": "post",
         "provider_message_id": tracking_number, "address": None, "sent_at": now,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from services.notifier.app import create_app
 from services.notifier.letters import LetterShelf
-from services.notifier.tables import outbox, print_queue
+from services.notifier.tables import outbox, print_queue, send_ledger
 from shared.auth import issue_token
 from shared.envelope import decode
 from tests.unit.sqlite_services import root_logging_kept, set_environment
@@ -208,6 +208,51 @@ def test_posting_records_the_evidence_and_tells_cases_once(world, api):
     assert str(sent.payload["notification_id"]) == notification_id and sent.payload["case_id"] == "case-owner-1"
 
 
+def test_a_posted_letter_is_in_the_send_ledger_with_its_tracking_number(world, api):
+    notification_id = ask_letter(world)
+
+    api.post(f"/api/v1/letters/{notification_id}/posted",
+             json={"tracking_number": "XA123456789CN", "posted_on": str(DAY)}, headers=staff())
+
+    with world.engine.connect() as connection:
+        [entry] = connection.execute(select(send_ledger).where(send_ledger.c.notification_id == notification_id)
+                                     ).mappings().all()
+    assert (entry["channel"], entry["status"], entry["provider"], entry["provider_message_id"]) == \
+        ("letter", "sent", "post", "XA123456789CN")
+
+
+def test_a_print_run_is_marked_printed_all_at_once_and_again_changes_nothing(world, api):
+    first, second = ask_letter(world), ask_letter(world)
+    run = {"letters": [first, second]}
+
+    marked = api.post(f"/api/v1/print-queue/{COMMUNITY}/printed", json=run, headers=staff())
+    again = api.post(f"/api/v1/print-queue/{COMMUNITY}/printed", json=run, headers=staff())
+
+    assert (marked.status_code, marked.json["marked"]) == (200, 2)
+    assert (again.status_code, again.json["marked"]) == (200, 0)
+    assert {r["status"] for r in queued(world)} == {"printed"}
+
+
+def test_a_print_run_with_a_cancelled_or_unknown_letter_marks_none(world, api):
+    waiting = ask_letter(world)
+    cancelled = ask_letter(world, owner="owner-2")
+    world.now += timedelta(minutes=1)
+    world.deliver(*payment(owner="owner-2"))
+
+    with_cancelled = api.post(f"/api/v1/print-queue/{COMMUNITY}/printed",
+                              json={"letters": [waiting, cancelled]}, headers=staff())
+    with_unknown = api.post(f"/api/v1/print-queue/{COMMUNITY}/printed",
+                            json={"letters": [waiting, "no-such-letter"]}, headers=staff())
+    elsewhere = api.post(f"/api/v1/print-queue/{COMMUNITY}/printed", json={"letters": [waiting]},
+                         headers=staff(community="river-view"))
+    empty = api.post(f"/api/v1/print-queue/{COMMUNITY}/printed", json={"letters": []}, headers=staff())
+
+    assert with_cancelled.status_code == 409 and with_unknown.status_code == 422
+    assert with_unknown.json["errors"] == {"letters": ["no-such-letter"]}
+    assert elsewhere.status_code == 404 and empty.status_code == 422
+    assert queued(world, notification_id=waiting)[0]["status"] == "waiting"
+
+
 def test_a_cancelled_letter_cannot_be_printed_or_posted(world, api):
     notification_id = ask_letter(world)
     world.now += timedelta(minutes=1)
@@ -285,6 +330,7 @@ DOCUMENTED = {
     ("GET", "/api/v1/letters/{notification_id}/pdf"),
     ("POST", "/api/v1/letters/{notification_id}/printed"),
     ("POST", "/api/v1/letters/{notification_id}/posted"),
+    ("POST", "/api/v1/print-queue/{community}/printed"),
 }
 
 
