@@ -16,6 +16,7 @@ def load_settings() -> Settings:
 
 
 ANY_COMMUNITY = "*"
+MAX_RECIPIENTS = 50  # what one staff_report.requested carries
 _EMAIL = validate.Email()
 
 
@@ -50,4 +51,7 @@ def load_report_mail(environ: dict[str, str] | None = None) -> ReportMail:
                 raise ConfigError(f"CASES_REPORT_RECIPIENTS holds something that is not an email address "
                                   f"(for {community.strip()!r})") from None
         recipients[community.strip()] = recipients.get(community.strip(), ()) + addresses
-    return ReportMail(time.fromisoformat(at), recipients)
+    settings = ReportMail(time.fromisoformat(at), recipients)
+    if any(len(settings.recipients_for(c)) > MAX_RECIPIENTS for c in recipients):
+        raise ConfigError(f"CASES_REPORT_RECIPIENTS names more than {MAX_RECIPIENTS} addresses for one community")
+    return settings

@@ -77,6 +77,19 @@ def test_the_daily_summary_draws_the_dashboards_figures_as_table_bars(engine):
     assert "  1. 李娜: 60.0%" in email.text and "  10-05: 950.00" in email.text
 
 
+def test_a_long_community_name_still_makes_a_subject_the_event_accepts(engine):
+    with engine.begin() as connection:
+        build_collection_world(connection)
+        connection.execute(update(communities).where(communities.c.id == COMMUNITY).values(name="湖" * 200))
+
+    email = compose(engine, "daily_progress")
+
+    assert len(email.subject) == 200 and email.subject.endswith("…")
+    event = report_mail.report_event("6f3f1c52-6b8e-4d0e-9a51-3d2b7c0e8a12", "daily_progress", COMMUNITY,
+                                     ("li.manager@example.com",), email)
+    assert decode(event.to_json()).payload["subject"] == email.subject
+
+
 def test_a_community_in_english_gets_its_reports_in_english(engine):
     with engine.begin() as connection:
         build_collection_world(connection)
@@ -204,6 +217,8 @@ def test_the_workers_tick_sends_the_reports_due(engine):
     ({"CASES_DAILY_REPORT_AT": "24:00"}, "CASES_DAILY_REPORT_AT"),
     ({"CASES_REPORT_RECIPIENTS": "lakeside-garden"}, "CASES_REPORT_RECIPIENTS"),
     ({"CASES_REPORT_RECIPIENTS": "lakeside-garden=not-an-address"}, "not an email address"),
+    ({"CASES_REPORT_RECIPIENTS": "lakeside-garden=" + ",".join(f"m{n}@example.com" for n in range(30))
+      + ";*=" + ",".join(f"o{n}@example.com" for n in range(21))}, "more than 50"),
 ])
 def test_report_settings_that_make_no_sense_stop_the_service(environ, message):
     with pytest.raises(ConfigError, match=message) as refused:

@@ -18,6 +18,7 @@ from services.cases import reports
 HERE = Path(__file__).parent
 FLAGGED_COLOUR = "#c53030"
 TARGET_COLOUR = "#d69e2e"
+MAX_SUBJECT = 200  # what staff_report.requested carries
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def bars(items: list[tuple[str, Decimal | int | None, str]], colours: list[str |
 
 
 def render(subject: str, locale: str, sections: list[Section]) -> Email:
+    subject = subject if len(subject) <= MAX_SUBJECT else subject[:MAX_SUBJECT - 1] + "…"
     html = _environment().get_template("report_email.html").render(
         subject=subject, locale=locale, sections=sections, w=words(locale))
     return Email(subject, html, _text(subject, sections))
