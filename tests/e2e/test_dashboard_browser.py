@@ -26,7 +26,9 @@ from tests.unit.test_dashboard import needing_attention
 PASSWORD = "correct horse battery"
 QUEUES = {"source": "management_api", "queues": [
     {"name": "cases.events", "service": "cases", "kind": "work", "ready": 3, "unacked": 1, "consumers": 2,
-     "publish_rate": 1.5, "deliver_rate": 1.5, "oldest_age_seconds": 4}],
+     "publish_rate": 1.5, "deliver_rate": 1.5, "oldest_age_seconds": 4.4},
+    {"name": "cases.dead", "service": "cases", "kind": "dead", "ready": 0, "unacked": None, "consumers": None,
+     "publish_rate": None, "deliver_rate": None, "oldest_age_seconds": None}],
     "alerts": [{"rule": "dead_letters", "subject": "notifier.dead", "severity": "warning",
                 "message": "2 messages in the dead-letter queue"}]}
 
@@ -103,7 +105,7 @@ def test_a_manager_signs_in_and_sees_the_seeded_figures_in_both_languages(page, 
     assert texts(page, "svg[data-chart=issues] text.label") == ["电梯"]  # the lifts issue, past its deadline
     # The campaign since 1 Oct: 1,750 recovered / (1,750 + 7,500 still owed on the open cases).
     assert page.locator("svg[data-chart=campaign] rect.bar").get_attribute("data-value") == "0.1892"
-    assert "cases.events" in page.locator("#queue-health").text_content()
+    assert texts(page, "#queue-health td") == ["cases.events", "3", "1", "2", "4", "cases.dead", "0", "—", "—", "—"]
     assert "notifier.dead" in page.locator("#queue-health .alert").text_content()
     page.screenshot(path=str(Path(artifacts_dir) / "dashboard-zh-CN.png"), full_page=True)
 

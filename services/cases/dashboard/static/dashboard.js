@@ -19,6 +19,10 @@
     return parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + parts[1];
   }
 
+  function count(value) {  // the ops API says null for what its source cannot tell
+    return value === null || value === undefined ? "—" : String(value);
+  }
+
   function percent(value) {
     return value === null || value === undefined ? "—" : (Number(value) * 100).toFixed(1) + "%";
   }
@@ -177,8 +181,9 @@
     box.appendChild(list);
     table(list, [t("queue"), t("ready"), t("unacked"), t("consumers"), t("oldest_age")],
           queues.queues.map(function (q) {
-            return [q.name, String(q.ready), String(q.unacked), String(q.consumers),
-                    q.oldest_age_seconds === null || q.oldest_age_seconds === undefined ? "—" : String(q.oldest_age_seconds)];
+            return [q.name, count(q.ready), count(q.unacked), count(q.consumers),
+                    count(q.oldest_age_seconds === null || q.oldest_age_seconds === undefined ? null
+                          : Math.round(q.oldest_age_seconds))];
           }));
   }
 
