@@ -132,8 +132,10 @@ class AutoReplies:
     """Sends the auto-replies that are due; run by the worker's prompt-send loop."""
 
     def __init__(self, engine: Engine, providers: Mapping, composer, book: CalendarBook, governor: ContactGovernor,
-                 rules: SendingRules, clock: Callable[[], datetime]):
+                 rules: SendingRules, clock: Callable[[], datetime], pacers: Mapping | None = None):
         self.engine = engine
+        # The dispatcher's pacers: reminders and auto-replies share each provider's rate limit.
+        self.pacers = pacers or {}
         self.providers = providers
         self.composer = composer  # the Reply-To secret and domain, the gateway URL for status callbacks
         self.book = book
@@ -155,17 +157,22 @@ class AutoReplies:
                 self._move(connection, nid, "unknown", "interrupted mid-send; not resent", now)
                 ledger.mark_interrupted(connection, nid, channel)
             outcomes["interrupted"] = len(stuck)
-            due = connection.execute(
-                select(auto_replies).where(auto_replies.c.status.in_(WAITING), auto_replies.c.due_at <= now)
-                .order_by(auto_replies.c.due_at, auto_replies.c.notification_id).limit(BATCH)
-            ).all()
-        for row in due:
-            token = bind_correlation_id(row.correlation_id)
-            try:
-                outcomes[self._send(row)] += 1
-            finally:
-                reset_correlation_id(token)
-        return +outcomes
+        seen: set[str] = set()
+        while True:  # a burst (many STOPs at once) goes out now, not a batch per poll
+            with self.engine.connect() as connection:
+                due = [r for r in connection.execute(
+                    select(auto_replies).where(auto_replies.c.status.in_(WAITING), auto_replies.c.due_at <= now)
+                    .order_by(auto_replies.c.due_at, auto_replies.c.notification_id).limit(BATCH)
+                ).all() if r.notification_id not in seen]
+            if not due:
+                return +outcomes
+            for row in due:
+                seen.add(row.notification_id)
+                token = bind_correlation_id(row.correlation_id)
+                try:
+                    outcomes[self._send(row)] += 1
+                finally:
+                    reset_correlation_id(token)
 
     def _send(self, row) -> str:
         now = self.clock()
@@ -178,6 +185,8 @@ class AutoReplies:
                 self._move(connection, row.notification_id, claim.status, "already handled by the send ledger", now)
                 return claim.status
         provider = self.providers[row.channel]
+        if (pacer := self.pacers.get(row.channel)) is not None:
+            pacer.wait()
         try:
             provider_id = provider.send(self._message(row))
         except ProviderUnavailable as exc:

@@ -61,7 +61,8 @@ def bootstrap(settings: Settings, rules: SendingRules | None = None, *, engine: 
     dispatcher = Dispatcher(engine, sender, book, ContactGovernor(rules.caps), rules, clock, reconciler,
                             concurrency)
     governor = ContactGovernor(rules.caps)
-    prompt = PromptSends(AutoReplies(engine, sender.providers, sender.composer, book, governor, rules, clock),
+    prompt = PromptSends(AutoReplies(engine, sender.providers, sender.composer, book, governor, rules, clock,
+                                     getattr(dispatcher, "pacers", None)),
                          StaffMail(engine, sender.providers, clock))
     handle = event_handler(engine, Scheduling(book, rules, clock, sender.composer, autoreply_lifetime()),
                            wake=dispatcher.wake, wake_prompt=prompt.wake)

@@ -336,6 +336,16 @@ def test_the_owners_outbox_shows_answers_sent_and_expired(world_at, tmp_path, mo
     app.extensions["notifier.db"].dispose()
 
 
+def test_a_burst_of_answers_goes_out_in_one_pass_not_a_batch_per_poll(world_at):
+    world = world_at(at(DAY, "11:30"))
+    for n in range(120):  # more than one batch
+        ask(world, kind="opt_out_confirmed", address=f"+86139{n:08d}", owner=None)
+
+    outcomes = prompt(world)
+
+    assert outcomes["sent"] == 120 and len(world.twilio.messages) == 120
+
+
 def test_nothing_personal_reaches_the_logs(world_at, caplog):
     world = world_at(at(DAY, "11:30"))
     caplog.set_level(logging.DEBUG)
