@@ -176,6 +176,8 @@ def test_an_opt_out_or_opt_in_by_text_changes_the_suppression_list_with_the_repl
     assert response.status_code == 200
     with app.extensions["gateway.db"].connect() as connection:
         events = [decode(b) for b in connection.execute(select(outbox.c.body).order_by(outbox.c.seq)).scalars()]
-    assert [e.type for e in events] == ["owner.replied", "suppression.changed"]
+    # ... and the one confirmation the owner still gets (sent by the notifier).
+    assert [e.type for e in events] == ["owner.replied", "suppression.changed", "autoreply.requested"]
     assert events[1].payload["opted_out"] is opted_out
     assert events[1].payload["address"] == events[0].payload["sender"]
+    assert events[2].payload["kind"] == ("opt_out_confirmed" if opted_out else "opt_in_confirmed")
