@@ -160,8 +160,8 @@ def circuit_open_until():
 
 
 def webhook_rejections():
-    return _metric(Counter, "gateway_webhook_rejections", "Webhook requests refused, by reason.",
-                   ("reason",))
+    return _metric(Counter, "gateway_webhook_rejections", "Webhook requests refused, by endpoint and reason.",
+                   ("endpoint", "reason"))
 
 
 # --- one-line hooks for the services --------------------------------------------------------
@@ -174,9 +174,33 @@ def record_send(channel: str, provider, outcome: str) -> None:
 
 
 def record_deferral(reason: str, provider=None) -> None:
-    deferrals().labels(_reason_key(reason)).inc()
+    """A send held back; `reason` may be the governor's sentence, it is reduced to a bounded label."""
+    deferrals().labels(deferral_reason(reason)).inc()
     if provider is not None:
         record_circuit(provider)
+
+
+# The governor's and dispatcher's reasons are sentences ("sms cap of 2 a day reached"); a label
+# must come from a small set, so each sentence is named by what it says.
+_DEFERRALS = (
+    (re.compile(r"circuit[ _]open"), "circuit_open"),
+    (re.compile(r"quiet[ _]hours"), "quiet_hours"),
+    (re.compile(r"outside[ _]window|no send window"), "outside_window"),
+    (re.compile(r"already sent .* window"), "window_already_used"),
+    (re.compile(r"across channels"), "messages_per_day_cap"),
+    (re.compile(r"in 7 days|per week|_week"), "weekly_cap"),
+    (re.compile(r"a day reached|per day|_day"), "daily_cap"),
+    (re.compile(r"community daily budget|budget"), "community_budget"),
+    (re.compile(r"holiday"), "holiday"),
+)
+
+
+def deferral_reason(reason: str) -> str:
+    text = str(reason).lower()
+    for pattern, name in _DEFERRALS:
+        if pattern.search(text):
+            return name
+    return _reason_key(text)
 
 
 def record_circuit(provider) -> None:
@@ -190,8 +214,17 @@ def record_circuit(provider) -> None:
         until.timestamp() if until is not None else 0)
 
 
-def record_webhook_rejection(reason: str) -> None:
-    webhook_rejections().labels(_reason_key(reason)).inc()
+# What a refused webhook's status says about why (every webhook handler answers these).
+WEBHOOK_REJECTIONS = {400: "malformed", 401: "signature", 403: "signature", 404: "unknown", 405: "method",
+                      413: "too_large", 415: "media_type", 422: "malformed", 503: "unavailable"}
+
+
+def record_webhook_rejection(reason: str, endpoint: str = "") -> None:
+    webhook_rejections().labels(endpoint, _reason_key(reason)).inc()
+
+
+def webhook_rejection_reason(status: int) -> str:
+    return WEBHOOK_REJECTIONS.get(status, f"http_{status}")
 
 
 def _reason_key(reason: str) -> str:

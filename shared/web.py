@@ -15,6 +15,7 @@ from shared.logs import bind_correlation_id, reset_correlation_id
 
 log = logging.getLogger(__name__)
 CORRELATION_HEADER = "X-Correlation-ID"
+WEBHOOK_PREFIX = "/webhooks/"  # refusals here are counted as webhook rejections, by reason
 METRICS_COLLECTORS = "metrics.collectors"  # app.extensions key: collectors read when /metrics is scraped
 
 
@@ -100,6 +101,8 @@ def install_request_metrics(app: Flask) -> None:
         started = g.pop("request_started", None)
         endpoint = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         metrics.http_requests().labels(request.method, endpoint, str(response.status_code)).inc()
+        if response.status_code >= 400 and request.path.startswith(WEBHOOK_PREFIX):
+            metrics.record_webhook_rejection(metrics.webhook_rejection_reason(response.status_code), endpoint)
         if started is not None:
             metrics.http_latency().labels(request.method, endpoint).observe(time.perf_counter() - started)
         return response

@@ -144,7 +144,7 @@ class Down:
         raise ProviderUnavailable("429 too many requests", "20429")
 
 
-def test_send_outcomes_deferrals_rejections_and_an_open_circuit_are_recorded():
+def test_send_outcomes_deferrals_and_an_open_circuit_are_recorded():
     opened = datetime(2025, 6, 15, 2, 0, tzinfo=UTC)
     breaker = CircuitBreaker(Down(), BreakerRules(failures=1, cooldown_seconds=600),
                              clock=lambda: 100.0, wall_clock=lambda: opened)
@@ -154,11 +154,9 @@ def test_send_outcomes_deferrals_rejections_and_an_open_circuit_are_recorded():
 
     metrics.record_send("sms", breaker, "retry")
     metrics.record_deferral("quiet_hours until 08:00")
-    metrics.record_webhook_rejection("bad_signature")
 
     assert local_samples("notifier_sends_total", channel="sms", provider="twilio", outcome="retry") == sends_before + 1
     assert local_samples("notifier_deferrals_total", reason="quiet_hours") >= 1
-    assert local_samples("gateway_webhook_rejections_total", reason="bad_signature") >= 1
     # The circuit is open for its ten-minute cool-down: the gauge says until when.
     until = local_samples("notifier_circuit_open_until_seconds", provider="twilio")
     assert until == (opened + timedelta(seconds=600)).timestamp()
@@ -188,3 +186,29 @@ def test_processes_of_one_service_are_added_up_in_multiprocess_mode(tmp_path):
     [sample] = [s for s in families["messages_consumed"].samples if s.name == "messages_consumed_total"]
     assert sample.value == 6
     assert (tmp_path / "metrics" / "cases").is_dir()
+
+
+@pytest.mark.parametrize("sentence, label", [
+    ("sms already sent to this owner in this window", "window_already_used"),
+    ("sms cap of 2 a day reached", "daily_cap"),
+    ("cap of 3 messages a day across channels reached", "messages_per_day_cap"),
+    ("email cap of 7 in 7 days reached", "weekly_cap"),
+    ("community daily budget of 5000 reached", "community_budget"),
+    ("twilio circuit open until 2025-06-15 10:00:00", "circuit_open"),
+    ("quiet hours until 08:00", "quiet_hours"),
+])
+def test_a_deferral_is_labelled_by_what_its_reason_says(sentence, label):
+    assert metrics.deferral_reason(sentence) == label
+
+
+def test_refused_webhooks_are_counted_by_endpoint_and_reason(apps):
+    client = apps["gateway"].test_client()
+    labels = {"endpoint": "/webhooks/twilio/sms", "reason": "signature"}
+    before = local_samples("gateway_webhook_rejections_total", **labels)
+
+    refused = client.post("/webhooks/twilio/sms", data={"From": "+8613800138001", "Body": "hi"})
+
+    assert refused.status_code == 403
+    assert local_samples("gateway_webhook_rejections_total", **labels) == before + 1
+    samples = scrape(client)
+    assert value(samples, "gateway_webhook_rejections_total", **labels) == before + 1
