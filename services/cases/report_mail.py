@@ -108,8 +108,12 @@ def send_due(engine: Engine, now: datetime, settings: ReportMail) -> int:
     published = 0
     for community_id in ids:
         recipients = settings.recipients_for(community_id)
-        if recipients:
+        if not recipients:
+            continue
+        try:
             published += _send_due_for(engine, community_id, recipients, now, settings)
+        except Exception:  # one community's trouble must not hold back the others' reports
+            log.exception("scheduled report failed; will try again", extra={"community": community_id})
     return published
 
 

@@ -206,6 +206,18 @@ def test_the_report_time_is_the_communitys_local_time(engine):
     assert report_mail.send_due(engine, datetime(2026, 10, 5, 17, 0, tzinfo=UTC), MANAGERS) == 1  # 18:00 BST
 
 
+def test_a_community_whose_report_cannot_be_made_does_not_hold_back_the_others(engine, caplog):
+    with engine.begin() as connection:
+        # lakeside-garden comes first, and its timezone is not one.
+        connection.execute(update(communities).where(communities.c.id == COMMUNITY).values(timezone="Nowhere/Bad"))
+    everyone = ReportMail(time(18, 0), {"*": ("ops@example.com",)})
+
+    assert report_mail.send_due(engine, local(date(2026, 10, 5), 19), everyone) == 1
+
+    assert [e.payload["community"] for e in published(engine)] == ["river-view"]
+    assert any(r.getMessage().startswith("scheduled report failed") for r in caplog.records)
+
+
 def test_the_workers_tick_sends_the_reports_due(engine):
     tick(engine, local(date(2026, 10, 4), 19), MANAGERS)
 
