@@ -110,6 +110,8 @@ def list_letters(args, community: str):
 @blp.get("/print-queue/<community>/batch")
 @require_staff()
 @blp.arguments(BatchFilter, location="query")
+@blp.doc(responses={"200": {"description": "The letters' PDFs, numbered in queue order.",
+                            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 def download_batch(args, community: str):
     """The letters to print as one zip of PDFs (by default the oldest waiting ones), in queue order."""
     if not g.staff.can_see(community):
@@ -125,6 +127,8 @@ def download_batch(args, community: str):
 
 @blp.get("/letters/<notification_id>/pdf")
 @require_staff()
+@blp.doc(responses={"200": {"description": "The letter as printed.",
+                            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
 def download_letter(notification_id: str):
     """One letter as it will be printed."""
     with _engine().connect() as connection:
