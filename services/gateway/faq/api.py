@@ -25,15 +25,20 @@ def _matchable(question: str) -> None:
         raise ValidationError("Say something a question can be matched by (not only punctuation or greetings).")
 
 
-Question = fields.Str(validate=[validate.Length(min=2, max=200), _matchable])
-Answer = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=1000))
+def _questions() -> fields.List:
+    return fields.List(fields.Str(validate=[validate.Length(min=2, max=200), _matchable]), load_default=list,
+                       validate=validate.Length(max=MAX_VARIANTS))
+
+
+def _answer() -> fields.Str:
+    return fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=1000))
 
 
 class FaqIn(StrictSchema):
-    questions_zh = fields.List(Question, load_default=list, validate=validate.Length(max=MAX_VARIANTS))
-    questions_en = fields.List(Question, load_default=list, validate=validate.Length(max=MAX_VARIANTS))
-    answer_zh = Answer
-    answer_en = Answer
+    questions_zh = _questions()
+    questions_en = _questions()
+    answer_zh = _answer()
+    answer_en = _answer()
 
     @pre_load
     def strip(self, data, **_kwargs):
