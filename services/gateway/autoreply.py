@@ -43,9 +43,15 @@ def _kind_and_context(connection: Connection, reply: dict, locale: str) -> tuple
     return _KIND_BY_INTENT.get(intent), locale, {}
 
 
+def _calls_for_an_answer(reply: dict) -> bool:
+    intent = reply.get("intent")
+    return (bool(reply.get("faq_entry_id")) or intent in _KIND_BY_INTENT
+            or (intent == "promise_to_pay" and reply.get("promised_date") is None))
+
+
 def auto_replies(connection: Connection, reply: dict) -> list[Envelope]:
     """The autoreply.requested an owner.replied payload calls for (none, or one)."""
-    if reply["channel"] not in ("sms", "email"):
+    if reply["channel"] not in ("sms", "email") or not _calls_for_an_answer(reply):
         return []
     # The language the owner wrote in; for a reply we could not read, the one cases knows them by.
     place = place_of(connection, reply["channel"], reply["sender"])
