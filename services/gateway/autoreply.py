@@ -36,7 +36,7 @@ def _kind_and_context(connection: Connection, reply: dict, locale: str) -> tuple
         return "ask_date", locale, {}
     if reply.get("faq_entry_id"):
         entry = find_entry(connection, reply["faq_entry_id"])
-        if entry is None:  # deleted between reading and storing: staff will see the question instead
+        if entry is None:  # deleted in the instant between reading the reply and storing it: no answer
             return None, locale, {}
         answer, answer_locale = entry.answer_in(locale)
         return "faq_answer", answer_locale, {"answer": answer, "faq_entry_id": entry.id}
