@@ -1,16 +1,17 @@
 """Turn a send request into the message a provider sends: wording, Reply-To, HTML and letters."""
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, func, select
 
 from services.notifier import templates
 from services.notifier.letters import Letter, LetterShelf, formatted_date, is_letter, render_letter
 from services.notifier.providers import Email, Sms
-from services.notifier.templates.overrides import wording_for
+from services.notifier.templates.overrides import template_overrides, wording_for
 from services.notifier.templates.rendering import supported
 from shared.config import Settings
 from shared.reply_address import ReplyRoute, reply_address
@@ -32,22 +33,27 @@ class Composer:
         self.secret_key = secret_key
         self.reply_domain = reply_domain
         self.shelf = LetterShelf(data_dir)
+        # Community wordings by (community, template, channel, locale), valid for one wordings_version.
+        self._cache: dict[tuple, templates.Wording] = {}
+        self._cache_version: object = None
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, engine: Engine, gateway_public_url: str, settings: Settings) -> Composer:
         return cls(engine, gateway_public_url, settings.secret_key, settings.reply_domain, settings.data_dir)
 
-    def sms(self, notification_id: str, p: dict) -> Sms:
+    def sms(self, notification_id: str, p: dict, wording_seen: object = None) -> Sms:
         recipient = p["recipient"]
-        wording = self._wording(p, "sms")
+        wording = self._wording(p, "sms", wording_seen)
         body = templates.render_sms(p["template"], recipient["locale"], _values(p), wording)
         callback = f"{self.gateway_public_url}/webhooks/twilio/status?n={notification_id}"
         return Sms(recipient["phone"], body, callback)
 
-    def email(self, notification_id: str, p: dict) -> Email:
+    def email(self, notification_id: str, p: dict, wording_seen: object = None) -> Email:
         recipient = p["recipient"]
         locale = recipient["locale"]
-        subject, text = templates.render_email(p["template"], locale, _values(p), self._wording(p, "email"))
+        subject, text = templates.render_email(p["template"], locale, _values(p),
+                                               self._wording(p, "email", wording_seen))
         route = ReplyRoute(recipient["owner_id"], notification_id)
         attachments = ()
         if is_letter(p["template"]):
@@ -69,9 +75,35 @@ class Composer:
                         _community(p), _text_or_none(context.get("unit")), link)
         return letter, self.shelf.keep(_community(p), notification_id, render_letter(letter))
 
-    def _wording(self, p: dict, channel: str) -> templates.Wording:
-        with self.engine.connect() as connection:
-            return wording_for(connection, _community(p), p["template"], channel, p["recipient"]["locale"])
+    def _wording(self, p: dict, channel: str, seen: object = None) -> templates.Wording:
+        """The wording in force; from the cache when the caller saw the wordings' version (see below)."""
+        key = (_community(p), p["template"], channel, p["recipient"]["locale"])
+        if seen is None:
+            with self.engine.connect() as connection:
+                return wording_for(connection, *key)
+        with self._cache_lock:
+            if self._cache_version != seen:
+                self._cache.clear()
+                self._cache_version = seen
+            cached = self._cache.get(key)
+        if cached is None:
+            with self.engine.connect() as connection:
+                cached = wording_for(connection, *key)
+            with self._cache_lock:
+                if self._cache_version == seen:
+                    self._cache[key] = cached
+        return cached
+
+
+def wordings_version(connection: Connection) -> tuple:
+    """What changes whenever a community's wording is saved: read in the claim transaction.
+
+    A wording saved (PUT, in the web process) before a send's claim committed is in this version,
+    so the composer's cache, kept per version, never hands out wording older than the claim.
+    """
+    count, latest = connection.execute(
+        select(func.count(), func.max(template_overrides.c.updated_at))).one()
+    return (count, latest)
 
 
 def _community(p: dict) -> str | None:

@@ -18,19 +18,22 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
-from services.notifier import ledger, pending
+from services.notifier import batch_gate, ledger, pending
 from services.notifier.calendar import SendCalendar
 from services.notifier.calendars import CalendarBook
 from services.notifier.config import SendingRules
 from services.notifier.gate import PendingSendGate, local, opening_after
 from services.notifier.governor import ContactGovernor
+from services.notifier.group_commit import BackgroundCommit, GroupCommit
+from services.notifier.providers import ProviderUnavailable
 from services.notifier.sending import ReminderSender
 from shared.config import ConfigError
 from shared.logs import bind_correlation_id, reset_correlation_id
 
 log = logging.getLogger(__name__)
-BATCH = 200
+BATCH = 1000  # due rows fetched at once; also the most sends one gate or settle transaction takes
 INTERRUPTED_AFTER = timedelta(minutes=10)  # far beyond any provider timeout
+HELD = frozenset({"cancelled", "skipped", "deferred"})  # what a gate says when a send may not go
 CONCURRENCY = 32  # provider calls in flight at once: enough to hide ~50-200 ms of provider latency
 
 
@@ -123,6 +126,9 @@ class Dispatcher:
         self.reconciler = reconciler  # releases unknown sends nobody confirmed (reconcile.py)
         self.pacers = {channel: Pacer(rules.rate_per_second) for channel in sender.providers}
         self._wake = threading.Event()
+        # Workers' gate checks and settlements that arrive together share one transaction (group_commit.py).
+        self._admissions = GroupCommit(engine, batch_gate.admit_all, largest=BATCH)
+        self._settler: BackgroundCommit | None = None  # during a tick
 
     def wake(self) -> None:
         """Look for due sends now rather than at the next poll (a request due at once arrived)."""
@@ -152,21 +158,29 @@ class Dispatcher:
                 outcomes["released"] = self.reconciler.release_unconfirmed(connection, now)
         calendars: dict[str | None, SendCalendar] = {}
         seen: set[tuple[str, str]] = set()
-        while stop is None or not stop.is_set():
-            with self.engine.connect() as connection:
-                rows = [r for r in pending.due(connection, self.clock(), max(BATCH, 8 * self.concurrency))
-                        if (r.notification_id, r.channel) not in seen]
-                for community in {r.community for r in rows} - set(calendars):
-                    calendars[community] = self.book.for_community(connection, community)
-            if not rows:
-                break
-            seen.update((r.notification_id, r.channel) for r in rows)
-            outcomes.update(self._dispatch_all(rows, calendars, stop))
+        slots = SlowStart(self.concurrency)  # kept from batch to batch: no ramp-up after each one
+        # Settlements are committed behind the workers, which go on to their next send meanwhile.
+        self._settler = BackgroundCommit(self.engine, self._settle_all, BATCH, "settle")
+        try:
+            while stop is None or not stop.is_set():
+                with self.engine.connect() as connection:
+                    rows = [r for r in pending.due(connection, self.clock(), max(BATCH, 8 * self.concurrency))
+                            if (r.notification_id, r.channel) not in seen]
+                    for community in {r.community for r in rows} - set(calendars):
+                        calendars[community] = self.book.for_community(connection, community)
+                if not rows:
+                    break
+                seen.update((r.notification_id, r.channel) for r in rows)
+                outcomes.update(self._dispatch_all(rows, calendars, stop, slots))
+        finally:
+            settler, self._settler = self._settler, None
+            settler.close()  # every outcome of this tick is recorded before it returns
         if any(outcomes.values()):
             log.info("dispatch tick", extra={k: v for k, v in outcomes.items() if v})
         return outcomes
 
-    def _dispatch_all(self, rows: list, calendars: dict, stop: threading.Event | None) -> Counter:
+    def _dispatch_all(self, rows: list, calendars: dict, stop: threading.Event | None,
+                      slots: SlowStart | None = None) -> Counter:
         """Dispatch a batch with up to `concurrency` provider calls in flight.
 
         One owner's sends stay on one worker, in due order: the governor weighs them one after
@@ -177,7 +191,7 @@ class Dispatcher:
         for row in rows:
             by_owner[row.owner_id].append(row)
 
-        slots = SlowStart(self.concurrency)
+        slots = slots or SlowStart(self.concurrency)
 
         def send_in_order(owner_rows: list) -> Counter:
             done: Counter = Counter()
@@ -224,10 +238,31 @@ class Dispatcher:
         token = bind_correlation_id(row.correlation_id)
         try:
             gate = PendingSendGate(row, calendar, window, self.governor, self.clock())
-            outcome = self.sender.send_channel(row.notification_id, row.channel, json.loads(row.payload), gate)
-            return gate.held or outcome
+            admission = self._admissions.submit(gate)  # cancelled? opted out? over a cap? claimed.
+            if admission.held is not None:
+                if gate.held is None or admission.held not in HELD:
+                    log.info("send already handled", extra={"notification_id": row.notification_id,
+                                                            "channel": row.channel, "status": admission.held})
+                return admission.held
+            try:
+                return self.sender.call(row.notification_id, row.channel, json.loads(row.payload), gate,
+                                        self._settle, admission.wording_seen)
+            except ProviderUnavailable:
+                return "retry"
         finally:
             reset_correlation_id(token)
+
+    def _settle(self, gate: PendingSendGate, notification_id: str, channel: str, status: str,
+                provider: str | None = None, p: dict | None = None, **fields) -> None:
+        settlement = batch_gate.Settlement(gate, notification_id, channel, status, provider, p, fields)
+        if self._settler is not None:
+            self._settler.put(settlement)
+        else:
+            with self.engine.begin() as connection:
+                self._settle_all(connection, [settlement])
+
+    def _settle_all(self, connection: Connection, settlements: list) -> None:
+        batch_gate.settle_all(connection, self.sender, settlements)
 
     def _circuit_open(self, row, calendar: SendCalendar, now: datetime) -> str | None:
         """Defer a send, untouched, while its provider's circuit is open (see breaker.py)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -43,6 +44,7 @@ class OpenGate:
 
 
 OPEN = OpenGate()
+Finish = Callable[..., None]  # (gate, notification_id, channel, status, provider=None, p=None, **fields)
 ALREADY_HANDLED = "already handled"  # the error code a gate hears when the ledger had the send already
 
 
@@ -98,56 +100,74 @@ class ReminderSender:
             log.info("send already handled", extra={"notification_id": notification_id,
                                                     "channel": channel, "status": claim.status})
             return claim.status
+        return self.call(notification_id, channel, p, gate, self._finish)
+
+    def call(self, notification_id: str, channel: str, p: dict, gate: Gate, finish: Finish,
+             wording_seen: object = None) -> str:
+        """Call the provider for a send whose ledger claim is committed, and settle it with `finish`.
+
+        `finish(gate, notification_id, channel, status, provider, p, **fields)` records the outcome
+        (one transaction of its own, or a share of a group commit). `wording_seen` is the version
+        of the community wordings the claim transaction saw (composer.py caches by it).
+        """
         provider = self.providers[channel]
-        message = self._compose(notification_id, channel, p)
+        message = self._compose(notification_id, channel, p, wording_seen)
         try:
             provider_id = provider.send(message)
         except ProviderUnavailable as exc:
-            self._finish(gate, notification_id, channel, "retry", error_code=exc.code)
+            finish(gate, notification_id, channel, "retry", error_code=exc.code)
             raise
         except ProviderRefused as exc:
-            self._finish(gate, notification_id, channel, "failed", provider.name, p, error_code=exc.code)
+            finish(gate, notification_id, channel, "failed", provider.name, p, error_code=exc.code)
             return "failed"
         except OutcomeUnknown as exc:
             log.warning("send outcome unknown; not repeating", extra={
                 "notification_id": notification_id, "channel": channel, "error": str(exc)})
-            self._finish(gate, notification_id, channel, "unknown", provider.name,
-                         error_code=exc.code or "timeout")
+            finish(gate, notification_id, channel, "unknown", provider.name, error_code=exc.code or "timeout")
             return "unknown"
-        self._finish(gate, notification_id, channel, "sent", provider.name, p, provider_message_id=provider_id)
+        finish(gate, notification_id, channel, "sent", provider.name, p, provider_message_id=provider_id)
         log.info("message sent", extra={"notification_id": notification_id, "channel": channel,
                                         "provider": provider.name, "provider_message_id": provider_id})
         return "sent"
 
-    def _compose(self, notification_id: str, channel: str, p: dict) -> Sms | Email:
+    def _compose(self, notification_id: str, channel: str, p: dict, wording_seen: object = None) -> Sms | Email:
         # A letter stage's email carries its PDF, which is also kept for printing.
         if channel == "sms":
-            return self.composer.sms(notification_id, p)
-        return self.composer.email(notification_id, p)
+            return self.composer.sms(notification_id, p, wording_seen)
+        return self.composer.email(notification_id, p, wording_seen)
 
     def _finish(self, gate: Gate, notification_id: str, channel: str, status: str, provider: str | None = None,
                 p: dict | None = None, **fields) -> None:
         with self.engine.begin() as connection:
-            ledger.record(connection, notification_id, channel, status, provider=provider, **fields)
-            gate.settle(connection, status, fields.get("error_code"))
-            if status == "sent":
-                add_to_outbox(connection, outbox, new_event("message.sent", {
-                    "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
-                    "provider": provider, "provider_message_id": fields["provider_message_id"],
-                    "address": _address(channel, p),
-                    "sent_at": datetime.now(UTC),
-                }))
-            elif status == "failed":
-                add_to_outbox(connection, outbox, new_event("message.failed", {
-                    "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
-                    "provider": provider, "error_code": fields.get("error_code"), "permanent": True,
-                    "address": _address(channel, p),
-                }))
-                if fields.get("error_code") in suppression.OPT_OUT_CODES and _address(channel, p):
-                    # The carrier says the owner opted out: stop this number on our side too.
-                    now = datetime.now(UTC)
-                    suppression.change(connection, channel, _address(channel, p), True,
-                                       f"provider_{fields['error_code']}", now, now)
+            self.settle(connection, gate, notification_id, channel, status, provider, p, **fields)
+
+    def settle(self, connection: Connection, gate: Gate, notification_id: str, channel: str, status: str,
+               provider: str | None = None, p: dict | None = None, **fields) -> None:
+        """Record one send's outcome: ledger, waiting row, and the event for cases."""
+        ledger.record(connection, notification_id, channel, status, provider=provider, **fields)
+        gate.settle(connection, status, fields.get("error_code"))
+        if status == "sent":
+            add_to_outbox(connection, outbox, sent_event(notification_id, channel, p, provider,
+                                                         fields["provider_message_id"]))
+        elif status == "failed":
+            add_to_outbox(connection, outbox, new_event("message.failed", {
+                "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
+                "provider": provider, "error_code": fields.get("error_code"), "permanent": True,
+                "address": _address(channel, p),
+            }))
+            if fields.get("error_code") in suppression.OPT_OUT_CODES and _address(channel, p):
+                # The carrier says the owner opted out: stop this number on our side too.
+                now = datetime.now(UTC)
+                suppression.change(connection, channel, _address(channel, p), True,
+                                   f"provider_{fields['error_code']}", now, now)
+
+
+def sent_event(notification_id: str, channel: str, p: dict, provider: str, provider_message_id: str) -> Envelope:
+    return new_event("message.sent", {
+        "notification_id": notification_id, "case_id": p["case_id"], "channel": channel,
+        "provider": provider, "provider_message_id": provider_message_id,
+        "address": _address(channel, p), "sent_at": datetime.now(UTC),
+    })
 
 
 def _address(channel: str, p: dict) -> str | None:

@@ -1,0 +1,133 @@
+"""Group commit: the sends that reach a transaction at the same moment share it.
+
+A dispatch worker hands its work (admit this send; settle that one) to a `GroupCommit` and waits.
+Whoever arrives while a transaction is running goes into the next one, so each send is still
+decided in a transaction that starts after it asked, right before its own provider call, but
+32 workers cost a handful of transactions a second instead of one each per send.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+log = logging.getLogger(__name__)
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class _Slot:
+    __slots__ = ("item", "done", "result", "error")
+
+    def __init__(self, item):
+        self.item = item
+        self.done = False
+        self.result = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Run `work(connection, items) -> results` over whatever items are waiting, one transaction at a time.
+
+    No thread of its own: the first caller to find nobody running becomes the leader, runs
+    batches until its own item is done, then hands over to the next one waiting.
+    """
+
+    def __init__(self, engine: Engine, work: Callable[[Connection, list[Item]], list[Result]],
+                 largest: int = 1000):
+        self.engine = engine
+        self.work = work
+        self.largest = largest
+        self._changed = threading.Condition()
+        self._waiting: list[_Slot] = []
+        self._leading = False
+
+    def submit(self, item: Item) -> Result:
+        slot = _Slot(item)
+        with self._changed:
+            self._waiting.append(slot)
+            while self._leading and not slot.done:
+                self._changed.wait()
+            if slot.done:
+                return self._outcome(slot)
+            self._leading = True
+        try:
+            while not slot.done:
+                with self._changed:
+                    batch, self._waiting = self._waiting[:self.largest], self._waiting[self.largest:]
+                self._run(batch)
+                with self._changed:
+                    self._changed.notify_all()
+        finally:
+            with self._changed:
+                self._leading = False  # the next caller still waiting leads
+                self._changed.notify_all()
+        return self._outcome(slot)
+
+    @staticmethod
+    def _outcome(slot: _Slot):
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def _run(self, batch: list[_Slot]) -> None:
+        if not batch:
+            return
+        try:
+            with self.engine.begin() as connection:
+                results = self.work(connection, [s.item for s in batch])
+        except BaseException as exc:  # every send of the batch hears it; none was decided
+            for s in batch:
+                s.error, s.done = exc, True
+            return
+        for s, result in zip(batch, results, strict=True):
+            s.result, s.done = result, True
+
+
+class BackgroundCommit(Generic[Item]):
+    """Commit items handed over with `put` in batches on a thread of its own; `close` waits for all of them.
+
+    For what nobody needs to wait for: a send's settlement once its provider answered. If a batch
+    cannot be committed its sends stay `claimed` on the ledger, which is what a crash leaves, and
+    the dispatcher's recovery marks them unknown (never resent blindly).
+    """
+
+    def __init__(self, engine: Engine, work: Callable[[Connection, list[Item]], object], largest: int = 1000,
+                 name: str = "commit"):
+        self.engine = engine
+        self.work = work
+        self.largest = largest
+        self.failures = 0  # batches that could not be committed
+        self._changed = threading.Condition()
+        self._waiting: list = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, item: Item) -> None:
+        with self._changed:
+            self._waiting.append(item)
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._waiting or self._closing)
+                if not self._waiting:
+                    return
+                batch, self._waiting = self._waiting[:self.largest], self._waiting[self.largest:]
+            try:
+                with self.engine.begin() as connection:
+                    self.work(connection, batch)
+            except Exception:
+                self.failures += 1
+                log.exception("could not record %d settled sends; they stay claimed until recovered", len(batch))
