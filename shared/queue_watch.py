@@ -35,6 +35,21 @@ DEFAULT_NOTIFIER_METRICS_URL = "http://127.0.0.1:8002/metrics"
 CIRCUIT_GAUGE = "notifier_circuit_open_until_seconds"
 
 
+class BrokerUnreachable(RuntimeError):
+    """Neither the management API nor AMQP answered."""
+
+
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError)
+
+
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """What a broker that is down or refusing raises, across kombu and py-amqp."""
+    from amqp.exceptions import AMQPError
+    from kombu.exceptions import KombuError
+
+    return (*BROKER_ERRORS, KombuError, AMQPError)
+
+
 @dataclass(frozen=True)
 class HealthRules:
     max_depth: int = 1000  # ready + unacked in a work or retry queue
@@ -310,7 +325,10 @@ def watch(broker_url: str, namespace: str = "", *, rules: HealthRules | None = N
         except (OSError, ValueError, KeyError) as exc:  # URLError and HTTPError are OSErrors
             log.warning("management API unavailable; using passive declares", extra={"error": str(exc)[:200]})
             stats = system_queues(Topology(namespace))
-            _from_amqp(broker_url, stats)
+            try:
+                _from_amqp(broker_url, stats)
+            except broker_errors() as amqp_exc:
+                raise BrokerUnreachable(f"the broker is unreachable: {type(amqp_exc).__name__}") from amqp_exc
             source = "amqp"
     found = (circuits or notifier_circuits)()
     return {"source": source,

@@ -101,6 +101,7 @@ def dead_letter_command(settings, args) -> None:
     import json
 
     from services.cases.dead_letters import DeadLetterBox, UnknownService, audit
+    from shared.queue_watch import broker_errors
 
     box = DeadLetterBox(settings.broker_url, settings.broker_namespace)
     try:
@@ -140,6 +141,8 @@ def dead_letter_command(settings, args) -> None:
             purged = box.purge(args.service)
             record("purge", affected=purged)
             print(f"purged {purged} message(s) from {queue}")
+    except broker_errors() as exc:
+        raise SystemExit(f"dlq: the broker is unreachable ({type(exc).__name__}: {exc}); nothing was changed") from None
     finally:
         engine.dispose()
 

@@ -66,3 +66,34 @@ def test_a_circuit_is_open_only_until_its_time_and_unknown_when_the_notifier_is_
 ])
 def test_the_management_url_is_derived_from_the_broker_url_unless_given(broker, override, expected):
     assert management_url(broker, override) == expected
+
+
+@pytest.fixture
+def client_without_broker(tmp_path, monkeypatch):
+    from services.cases.app import create_app
+    from tests.unit.sqlite_services import migrated_database, root_logging_kept, set_environment
+
+    set_environment(monkeypatch, DATA_DIR=str(tmp_path), BROKER_URL="amqp://guest:guest@127.0.0.1:9/",
+                    CASES_DATABASE_URL=migrated_database(tmp_path, "cases"), SECRET_KEY="s")
+    monkeypatch.setenv("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@127.0.0.1:9")
+    with root_logging_kept():
+        app = create_app({"OPS_CIRCUITS": dict})
+    yield app.test_client()
+    app.extensions["cases.db"].dispose()
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/api/v1/ops/queues", None),
+    ("GET", "/api/v1/ops/dead-letters/notifier", None),
+    ("POST", "/api/v1/ops/dead-letters/notifier/replay", {"all": True}),
+    ("POST", "/api/v1/ops/dead-letters/notifier/purge", {"confirm": "notifier.dead"}),
+], ids=["queues", "list", "replay", "purge"])
+def test_a_broker_that_is_down_is_a_503_in_the_error_shape(client_without_broker, method, path, body):
+    from shared.auth import issue_token
+
+    response = client_without_broker.open(path, method=method, json=body,
+                                          headers={"Authorization": f"Bearer {issue_token('s', 'ops', 'admin')}"})
+
+    assert response.status_code == 503
+    assert set(response.get_json()) == {"code", "status", "message", "errors"}
+    assert "unreachable" in response.get_json()["message"]

@@ -14,7 +14,13 @@ from services.cases.api.common import engine
 from services.cases.dead_letters import DeadLetterBox, UnknownService, audit
 from shared.auth import require_staff
 from shared.config import ConfigError
-from shared.queue_watch import QueueHealthCollector, load_health_rules, watch
+from shared.queue_watch import (
+    BrokerUnreachable,
+    QueueHealthCollector,
+    broker_errors,
+    load_health_rules,
+    watch,
+)
 from shared.schemas import StrictSchema
 from shared.web import METRICS_COLLECTORS
 
@@ -128,6 +134,14 @@ def _dead_queue(box: DeadLetterBox, service: str) -> str:
         abort(404, message=f"No service {service!r} has a dead-letter queue.")
 
 
+def _on_broker(call, *args):
+    """Run a dead-letter tool; a broker that is down is a 503, not a crash."""
+    try:
+        return call(*args)
+    except broker_errors() as exc:
+        abort(503, message=f"The broker is unreachable ({type(exc).__name__}); nothing was changed.")
+
+
 def _audit(action: str, queue: str, message_id: str | None = None, affected: int = 0) -> None:
     audit(engine(), actor=g.staff.sub, actor_kind="staff", action=action, queue=queue,
           message_id=message_id, affected=affected)
@@ -143,8 +157,11 @@ def queue_health():
         rules = load_health_rules()
     except ConfigError as exc:
         abort(500, message=str(exc))
-    return watch(settings.broker_url, settings.broker_namespace, rules=rules,
-                 circuits=current_app.config.get("OPS_CIRCUITS"))
+    try:
+        return watch(settings.broker_url, settings.broker_namespace, rules=rules,
+                     circuits=current_app.config.get("OPS_CIRCUITS"))
+    except BrokerUnreachable as exc:
+        abort(503, message=f"{exc}; the queues cannot be read now.")
 
 
 @blp.get("/dead-letters/<service>")
@@ -155,7 +172,7 @@ def list_dead_letters(args, service):
     """The messages in a service's dead-letter queue (oldest first), masked, with why each died."""
     box = _box()
     queue = _dead_queue(box, service)
-    items = box.list(service, args["limit"])
+    items = _on_broker(box.list, service, args["limit"])
     _audit("list", queue, affected=len(items))
     return {"queue": queue, "items": [item.as_dict() for item in items]}
 
@@ -167,7 +184,7 @@ def show_dead_letter(service, message_id):
     """One dead message by its message id."""
     box = _box()
     queue = _dead_queue(box, service)
-    item = box.show(service, message_id)
+    item = _on_broker(box.show, service, message_id)
     if item is None:
         abort(404, message="No such message in the dead-letter queue.")
     _audit("show", queue, message_id, 1)
@@ -182,7 +199,7 @@ def replay_dead_letters(body, service):
     """Send one dead message (`message_id`) or all (`all: true`) back to the work queue they died in."""
     box = _box()
     queue = _dead_queue(box, service)
-    replayed = box.replay(service, body.get("message_id"))
+    replayed = _on_broker(box.replay, service, body.get("message_id"))
     if body.get("message_id") and not replayed:
         abort(404, message="No such message in the dead-letter queue.")
     _audit("replay" if body.get("message_id") else "replay_all", queue, body.get("message_id"), len(replayed))
@@ -200,6 +217,6 @@ def purge_dead_letters(body, service):
     if body["confirm"] != queue:
         abort(422, message="Confirm with the dead-letter queue's name.",
               errors={"confirm": [f"must be {queue!r}"]})
-    purged = box.purge(service)
+    purged = _on_broker(box.purge, service)
     _audit("purge", queue, affected=purged)
     return {"queue": queue, "purged": purged}
