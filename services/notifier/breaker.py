@@ -92,10 +92,21 @@ class CircuitBreaker:
     def name(self) -> str:
         return self.provider.name
 
+    @property
+    def batches(self) -> bool:
+        return getattr(self.provider, "batches", False)
+
     def send(self, message) -> str:
+        return self._call(self.provider.send, message)
+
+    def send_batch(self, shape, emails) -> str:
+        """One request for many emails (providers that batch): it counts as one call."""
+        return self._call(self.provider.send_batch, shape, emails)
+
+    def _call(self, send, *message) -> str:
         self._enter()
         try:
-            provider_id = self.provider.send(message)
+            provider_id = send(*message)
         except (ProviderUnavailable, OutcomeUnknown):
             self._failed()
             raise

@@ -18,14 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
-from services.notifier import batch_gate, ledger, pending
+from services.notifier import batch_gate, email_batch, ledger, pending
 from services.notifier.calendar import SendCalendar
 from services.notifier.calendars import CalendarBook
 from services.notifier.config import SendingRules
 from services.notifier.gate import PendingSendGate, local, opening_after
 from services.notifier.governor import ContactGovernor
 from services.notifier.group_commit import BackgroundCommit, GroupCommit
-from services.notifier.providers import ProviderUnavailable
+from services.notifier.providers import OutcomeUnknown, ProviderRefused, ProviderUnavailable
 from services.notifier.sending import ReminderSender
 from shared.config import ConfigError
 from shared.logs import bind_correlation_id, reset_correlation_id
@@ -171,6 +171,11 @@ class Dispatcher:
                 if not rows:
                     break
                 seen.update((r.notification_id, r.channel) for r in rows)
+                if getattr(self.sender.providers["email"], "batches", False):
+                    # Emails first, many to a request (email_batch.py); then the rest, one call each.
+                    outcomes.update(self._dispatch_emails([r for r in rows if r.channel == "email"],
+                                                          calendars, stop))
+                    rows = [r for r in rows if r.channel != "email"]
                 outcomes.update(self._dispatch_all(rows, calendars, stop, slots))
         finally:
             settler, self._settler = self._settler, None
@@ -221,18 +226,8 @@ class Dispatcher:
 
     def _dispatch(self, row, calendar: SendCalendar, stop: threading.Event | None) -> str:
         now = self.clock()
-        window = None
-        if not self.rules.send_immediately:
-            window = calendar.window_at(now)
-            if window is None:
-                # Late (the window closed while a backlog went out) or the calendar changed.
-                later = opening_after(calendar, now)
-                with self.engine.begin() as connection:
-                    pending.defer_waiting(connection, pending.Key(row.notification_id, row.channel),
-                                          f"outside send windows; next window {local(calendar, later)}",
-                                          now, later)
-                return "outside_window"
-        if (held := self._circuit_open(row, calendar, now)) is not None:
+        window, held = self._window(row, calendar, now)
+        if held is not None:
             return held
         self.pacers[row.channel].wait(stop)
         token = bind_correlation_id(row.correlation_id)
@@ -251,6 +246,94 @@ class Dispatcher:
                 return "retry"
         finally:
             reset_correlation_id(token)
+
+    def _window(self, row, calendar: SendCalendar, now: datetime):
+        """The open window a send goes in (None when sending immediately), or why it waits."""
+        window = None
+        if not self.rules.send_immediately:
+            window = calendar.window_at(now)
+            if window is None:
+                # Late (the window closed while a backlog went out) or the calendar changed.
+                later = opening_after(calendar, now)
+                with self.engine.begin() as connection:
+                    pending.defer_waiting(connection, pending.Key(row.notification_id, row.channel),
+                                          f"outside send windows; next window {local(calendar, later)}",
+                                          now, later)
+                return None, "outside_window"
+        return window, self._circuit_open(row, calendar, now)
+
+    def _dispatch_emails(self, rows: list, calendars: dict, stop: threading.Event | None) -> Counter:
+        """Emails through one gate transaction and as few requests as their content allows, 1,000 at a time."""
+        outcomes: Counter = Counter()
+        for start in range(0, len(rows), email_batch.MAX_PERSONALIZATIONS):
+            if stop is not None and stop.is_set():
+                break
+            now = self.clock()
+            gates = []
+            for row in rows[start:start + email_batch.MAX_PERSONALIZATIONS]:
+                window, held = self._window(row, calendars[row.community], now)
+                if held is not None:
+                    outcomes[held] += 1
+                else:
+                    gates.append(PendingSendGate(row, calendars[row.community], window, self.governor, self.clock()))
+            if not gates:
+                continue
+            with self.engine.begin() as connection:
+                admissions = batch_gate.admit_all(connection, gates)  # right before the calls below
+            going = []
+            for gate, admission in zip(gates, admissions, strict=True):
+                if admission.held is None:
+                    p = json.loads(gate.row.payload)
+                    going.append((gate, p, *email_batch.addressed(
+                        self.sender.composer, gate.row.notification_id, p, admission.wording_seen)))
+                else:
+                    outcomes[admission.held] += 1
+            by_email = {id(one): (gate, p) for gate, p, one, _shape in going}
+            for batch in email_batch.batches((one, shape) for _gate, _p, one, shape in going):
+                self.pacers["email"].wait(stop)
+                members = [(*by_email[id(one)], one) for one in batch.emails]
+                if batch.shape is None or len(members) == 1:
+                    for gate, p, one in members:
+                        outcomes[self._send_email_alone(gate, p, one)] += 1
+                else:
+                    outcomes.update(self._send_email_batch(batch, members))
+        return outcomes
+
+    def _send_email_alone(self, gate: PendingSendGate, p: dict, one) -> str:
+        token = bind_correlation_id(gate.row.correlation_id)
+        try:
+            return self.sender.deliver(gate.row.notification_id, "email", p, gate, self._settle, one.email)
+        except ProviderUnavailable:
+            return "retry"
+        finally:
+            reset_correlation_id(token)
+
+    def _send_email_batch(self, batch, members: list) -> Counter:
+        """One request for the batch; every row settled with its answer (X-Message-Id, or the failure)."""
+        provider = self.sender.providers["email"]
+        try:
+            message_id = provider.send_batch(batch.shape, batch.emails)
+        except ProviderUnavailable as exc:  # nothing sent (429, refused connection, circuit open)
+            for gate, _p, one in members:
+                self._settle(gate, one.email.notification_id, "email", "retry", error_code=exc.code)
+            return Counter({"retry": len(members)})
+        except ProviderRefused as exc:
+            # SendGrid refused the whole request (400) and sent none of it: each email goes alone,
+            # so only the one at fault fails (and is reported), the others go out.
+            log.warning("email batch refused; sending its emails one by one",
+                        extra={"emails": len(members), "error_code": exc.code})
+            return Counter(self._send_email_alone(gate, p, one) for gate, p, one in members)
+        except OutcomeUnknown as exc:  # may have gone out: reconciled, never resent blindly
+            log.warning("email batch outcome unknown; not repeating", extra={"emails": len(members)})
+            for gate, _p, one in members:
+                self._settle(gate, one.email.notification_id, "email", "unknown", provider.name,
+                             error_code=exc.code or "timeout")
+            return Counter({"unknown": len(members)})
+        for gate, p, one in members:
+            self._settle(gate, one.email.notification_id, "email", "sent", provider.name, p,
+                         provider_message_id=message_id)
+        log.info("email batch sent", extra={"emails": len(members), "provider_message_id": message_id})
+        return Counter({"sent": len(members)})
 
     def _settle(self, gate: PendingSendGate, notification_id: str, channel: str, status: str,
                 provider: str | None = None, p: dict | None = None, **fields) -> None:

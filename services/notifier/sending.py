@@ -110,8 +110,13 @@ class ReminderSender:
         (one transaction of its own, or a share of a group commit). `wording_seen` is the version
         of the community wordings the claim transaction saw (composer.py caches by it).
         """
+        return self.deliver(notification_id, channel, p, gate, finish,
+                            self._compose(notification_id, channel, p, wording_seen))
+
+    def deliver(self, notification_id: str, channel: str, p: dict, gate: Gate, finish: Finish,
+                message: Sms | Email) -> str:
+        """Call the provider with a composed message (see `call`); return the outcome."""
         provider = self.providers[channel]
-        message = self._compose(notification_id, channel, p, wording_seen)
         try:
             provider_id = provider.send(message)
         except ProviderUnavailable as exc:

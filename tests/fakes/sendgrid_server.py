@@ -153,6 +153,9 @@ class FakeSendGrid(ScriptedServer):
         self.api_key = api_key or "SG." + secrets.token_urlsafe(16) + "." + secrets.token_urlsafe(32)
         self.requests: list = []
         self.accepted: list[tuple[str, dict]] = []
+        # What each personalization of an accepted request became, as SendGrid builds it: one dict
+        # per email (to, subject, text, html, reply_to, custom_args) with substitutions applied.
+        self.messages: list[tuple[str, dict]] = []
 
     def _record_request(self, mail) -> None:
         with self._lock:
@@ -160,6 +163,37 @@ class FakeSendGrid(ScriptedServer):
 
     def _accept(self, mail: dict) -> str:
         message_id = new_message_id()
+        messages = [(message_id, email) for email in personalized(mail)]
         with self._lock:
             self.accepted.append((message_id, mail))
+            self.messages.extend(messages)
         return message_id
+
+
+def personalized(mail: dict) -> list[dict]:
+    """The emails a v3 mail send body makes: one per personalization, substitutions applied.
+
+    SendGrid applies a personalization's substitutions to the content, the subject and the
+    Reply-To; its custom_args add to (and override) the message's.
+    """
+    emails = []
+    contents = {block.get("type"): block.get("value") for block in mail.get("content") or []}
+    for p in mail["personalizations"]:
+        substitutions = p.get("substitutions") or {}
+        emails.append({
+            "to": [r["email"] for r in p["to"]],
+            "subject": _filled(p.get("subject") or mail.get("subject"), substitutions),
+            "text": _filled(contents.get("text/plain"), substitutions),
+            "html": _filled(contents.get("text/html"), substitutions),
+            "reply_to": _filled((mail.get("reply_to") or {}).get("email"), substitutions),
+            "custom_args": {**(mail.get("custom_args") or {}), **(p.get("custom_args") or {})},
+        })
+    return emails
+
+
+def _filled(value: str | None, substitutions: dict) -> str | None:
+    if value is None:
+        return None
+    for tag, replacement in substitutions.items():
+        value = value.replace(tag, replacement)
+    return value

@@ -76,7 +76,8 @@ def test_two_dispatchers_ticking_at_once_still_make_one_call_per_send(tmp_path):
         for tick in ticks:
             tick.join()
 
-        assert len(world.twilio.requests) == 12 and len(world.sendgrid.requests) == 12
+        assert len(world.twilio.requests) == 12 and len(world.sendgrid.messages) == 12
+        assert len({m["custom_args"]["notification_id"] for _, m in world.sendgrid.messages}) == 12
         assert ledger_statuses(world.engine) == {"sent": 24}
         assert {world.row(n, c)["status"] for n in sent for c in ("sms", "email")} == {"sent"}
 

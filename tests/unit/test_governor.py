@@ -111,8 +111,8 @@ class World:
         return [r for r in self.twilio.requests if r.get("To") == phone_of(owner)]
 
     def emails_to(self, owner: str) -> list:
-        return [m for m in self.sendgrid.requests
-                if m["personalizations"][0]["to"][0]["email"] == f"{owner}@example.com"]
+        """Each email the owner got (one personalization of a request, as SendGrid builds it)."""
+        return [m for _, m in self.sendgrid.messages if m["to"] == [f"{owner}@example.com"]]
 
 
 def phone_of(owner: str) -> str:
@@ -331,7 +331,7 @@ def test_a_simulated_week_of_windows_sends_nothing_in_quiet_hours_nor_over_a_cap
     assert totals[("b-1", "sms")] == 6 and totals[("b-1", "email")] == 7  # the caps bind, sends happen
     assert totals[("a-1", "sms")] == 4 and totals[("a-1", "email")] == 2  # only Sep 29 and 30 are open
     assert len(world.twilio.requests) == sum(n for (_, channel), n in totals.items() if channel == "sms")
-    assert len(world.sendgrid.requests) == sum(n for (_, channel), n in totals.items() if channel == "email")
+    assert len(world.sendgrid.messages) == sum(n for (_, channel), n in totals.items() if channel == "email")
     reasons = {r["reason"].split(";")[0] for r in world.rows() if r["status"] in ("deferred", "cancelled")}
     assert "sms cap of 6 in 7 days reached" in reasons
     assert "expired: no allowed window before it went stale" in reasons
