@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.gateway.config import faq_match_threshold, load_settings
+from services.gateway.config import faq_cache_seconds, faq_match_threshold, load_settings
 from shared.web import service_app
 
 # Provider webhooks are small; anything larger is refused with 413 before it is read.
@@ -20,10 +20,13 @@ def register_api(app: Flask) -> None:
     from flask_smorest import Api
 
     from services.gateway.faq.api import blp as faq_blp
+    from services.gateway.faq.entries import EntriesCache
 
     for key, value in API_SPEC.items():
         app.config.setdefault(key, value)
     app.config.setdefault("FAQ_MATCH_THRESHOLD", faq_match_threshold())
+    app.config.setdefault("FAQ_CACHE_SECONDS", faq_cache_seconds())
+    app.extensions["gateway.faq"] = EntriesCache(app.config["FAQ_CACHE_SECONDS"])
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "staffToken": {"type": "http", "scheme": "bearer"}}}})
     api.register_blueprint(faq_blp)

@@ -24,3 +24,15 @@ def faq_match_threshold(environ: dict[str, str] | None = None) -> float:
     if not 0 < value <= 1:
         raise ConfigError(f"FAQ_MATCH_THRESHOLD must be between 0 and 1, not {raw!r}")
     return value
+
+
+def faq_cache_seconds(environ: dict[str, str] | None = None) -> float:
+    """FAQ_CACHE_SECONDS: how long a gunicorn worker may answer from its copy of the FAQ (default 10)."""
+    raw = (os.environ if environ is None else environ).get("FAQ_CACHE_SECONDS", "")
+    try:
+        value = float(raw) if raw else 10.0
+    except ValueError:
+        raise ConfigError(f"FAQ_CACHE_SECONDS must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise ConfigError(f"FAQ_CACHE_SECONDS must be between 0 and 3600, not {raw!r}")
+    return value

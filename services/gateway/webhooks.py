@@ -10,9 +10,8 @@ from marshmallow import EXCLUDE, ValidationError, fields, validate
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from services.gateway.acceptance import accept_once
+from services.gateway.acceptance import accept_once, accept_read
 from services.gateway.directory import SenderPlace, place_of
-from services.gateway.faq.entries import all_entries
 from services.gateway.faq.matching import answering
 from services.gateway.intent import read_reply
 from services.gateway.sendgrid import now
@@ -65,10 +64,17 @@ def _keys(key: str) -> tuple[str, ...]:
     return key, f"twilio-idempotency:{token}"
 
 
-def _accept(key: str, event, *more) -> Response | None:
-    """Store the event(s) durably; a 503 (so Twilio retries) if that is impossible right now."""
+def _accept(key: str, event, *more, read=None) -> Response | None:
+    """Store the event(s) durably; a 503 (so Twilio retries) if that is impossible right now.
+
+    `read(connection)`, when given, builds the events in the accepting transaction instead.
+    """
+    engine = current_app.extensions["gateway.db"]
     try:
-        accept_once(current_app.extensions["gateway.db"], _keys(key), event, *more)
+        if read is None:
+            accept_once(engine, _keys(key), event, *more)
+        else:
+            accept_read(engine, _keys(key), read)
     except SQLAlchemyError:
         log.exception("could not store webhook event")
         return error_response(503, "Temporarily unable to accept; please retry.")
@@ -96,24 +102,25 @@ def twilio_status():
     return _accept(key, event) or Response(status=204)
 
 
-def _understood(body: str, received_at: datetime, channel: str | None = None, sender: str | None = None) -> dict:
+def _understood(connection, body: str, received_at: datetime, channel: str | None = None,
+                sender: str | None = None) -> dict:
     """The intent fields of owner.replied; none if the reply could not be read (staff still see it).
 
     Dates are read in the sender's community timezone when the directory knows the sender. A
     question (or a reply we could not otherwise read) that an FAQ entry answers well enough names
-    that entry, and is a question.
+    that entry, and is a question. Runs inside the accepting transaction: if the store fails,
+    the whole delivery answers 503 and the provider retries it.
     """
-    engine = current_app.extensions["gateway.db"]
+    place = place_of(connection, channel, sender) if channel and sender else SenderPlace()
     try:
-        with engine.connect() as connection:
-            place = place_of(connection, channel, sender) if channel and sender else SenderPlace()
-            reading = read_reply(body, received_at, place.timezone)
-            match = None
-            if reading.intent in FAQ_INTENTS and body.strip():
-                match = answering(body, all_entries(connection), current_app.config["FAQ_MATCH_THRESHOLD"])
-    except Exception:  # a reader bug or a database hiccup must not lose the owner's message
-        log.exception("could not read an inbound reply")  # (if the store is down, accepting it answers 503)
+        reading = read_reply(body, received_at, place.timezone)
+    except Exception:  # a reader bug must not lose the owner's message
+        log.exception("could not read an inbound reply")
         return {}
+    match = None
+    if reading.intent in FAQ_INTENTS and body.strip():
+        entries = current_app.extensions["gateway.faq"].entries(connection)
+        match = answering(body, entries, current_app.config["FAQ_MATCH_THRESHOLD"])
     fields = {"intent": reading.intent, "promised_date": reading.promised_date, "amount": reading.amount,
               "category": reading.category, "language": reading.language}
     return {**fields, "intent": "question", "faq_entry_id": match.entry.id} if match else fields
@@ -128,12 +135,16 @@ def twilio_inbound_sms():
     except ValidationError as exc:
         return error_response(400, "Not a Twilio inbound message.", exc.messages)
     received_at = now()
-    event = new_event("owner.replied", {
-        "channel": "sms", "sender": form["From"], "recipient": form["To"], "body": form["Body"],
-        "provider_message_id": form["MessageSid"], "received_at": received_at,
-        **_understood(form["Body"], received_at, "sms", form["From"]),
-    })
-    failure = _accept(f"twilio-sms:{form['MessageSid']}", event, *_suppression(event.payload))
+
+    def read(connection):
+        event = new_event("owner.replied", {
+            "channel": "sms", "sender": form["From"], "recipient": form["To"], "body": form["Body"],
+            "provider_message_id": form["MessageSid"], "received_at": received_at,
+            **_understood(connection, form["Body"], received_at, "sms", form["From"]),
+        })
+        return (event, *_suppression(event.payload))
+
+    failure = _accept(f"twilio-sms:{form['MessageSid']}", None, read=read)
     if failure is not None:
         return failure
     return Response(str(MessagingResponse()), mimetype="application/xml")

@@ -5,7 +5,10 @@ other one (a Chinese answer to an English question beats no answer at all).
 """
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,6 +46,35 @@ def _entry(row) -> FaqEntry:
 def all_entries(connection: Connection) -> list[FaqEntry]:
     rows = connection.execute(select(faq_entries).order_by(faq_entries.c.created_at, faq_entries.c.id))
     return [_entry(row) for row in rows]
+
+
+class EntriesCache:
+    """Every entry, read again at most every `seconds` in each process.
+
+    An owner's question would otherwise cost a query for the whole FAQ on the webhook's hot path.
+    An edit made through this process's API is seen at once (`forget`); one made through another
+    gunicorn worker reaches this one within `seconds` (FAQ_CACHE_SECONDS, default 10).
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entries: list[FaqEntry] | None = None
+        self._until = 0.0
+
+    def entries(self, connection: Connection) -> list[FaqEntry]:
+        with self._lock:
+            if self._entries is not None and self.clock() < self._until:
+                return self._entries
+        fresh = all_entries(connection)
+        with self._lock:
+            self._entries, self._until = fresh, self.clock() + self.seconds
+        return fresh
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries = None
 
 
 def find_entry(connection: Connection, entry_id: str) -> FaqEntry | None:

@@ -20,7 +20,7 @@ from email.utils import getaddresses, parseaddr
 from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError, fields, validate
 
-from services.gateway.acceptance import accept_once
+from services.gateway.acceptance import accept_read
 from services.gateway.sendgrid import now
 from services.gateway.sendgrid.acceptance import stored_or_503
 from services.gateway.sendgrid.form import InboundForm, MalformedForm, read_form
@@ -166,17 +166,20 @@ def _accept(form: InboundForm, texts: dict[str, str], headers: Message, envelope
     body = new_text(texts["text"] or html_text(texts["html"]))[:MAX_BODY_CHARS]
     received_at = now()
     provider_message_id = _provider_message_id(headers, sender, texts["subject"], texts["text"] or texts["html"])
-    event = new_event("owner.replied", {
-        "channel": "email", "sender": sender, "recipient": recipient, "body": body,
-        "provider_message_id": provider_message_id, "received_at": received_at,
-        **_understood(body, received_at, "email", sender),
-    })
-    more = []
-    if event.payload.get("intent") in ("opt_out", "opt_in"):
-        more.append(new_event("suppression.changed", {
+
+    def read(connection):
+        event = new_event("owner.replied", {
+            "channel": "email", "sender": sender, "recipient": recipient, "body": body,
+            "provider_message_id": provider_message_id, "received_at": received_at,
+            **_understood(connection, body, received_at, "email", sender),
+        })
+        if event.payload.get("intent") not in ("opt_out", "opt_in"):
+            return (event,)
+        return (event, new_event("suppression.changed", {
             "channel": "email", "address": sender, "opted_out": event.payload["intent"] == "opt_out",
             "source": "reply",
         }))
+
     engine = current_app.extensions["gateway.db"]
-    failure = stored_or_503(lambda: accept_once(engine, f"sendgrid-inbound:{provider_message_id}", event, *more))
+    failure = stored_or_503(lambda: accept_read(engine, f"sendgrid-inbound:{provider_message_id}", read))
     return failure or Response(status=200)
