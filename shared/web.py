@@ -142,7 +142,7 @@ def health_blueprint(checks: dict[str, Callable[[], bool]]) -> Blueprint:
 
 
 def service_app(import_name: str, service: str, settings, database_url: str, config: dict | None,
-                max_body: int = 1 << 20, before_handlers=None) -> Flask:
+                max_body: int = 1 << 20, before_handlers=None, engine_options: dict | None = None) -> Flask:
     """The Flask app every service starts from: config, its own database, errors, health.
 
     `before_handlers(app)` registers what must come before our error handlers (flask-smorest's
@@ -157,7 +157,7 @@ def service_app(import_name: str, service: str, settings, database_url: str, con
     app = Flask(import_name)
     app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, MAX_CONTENT_LENGTH=max_body)
     app.config.update(config or {})
-    engine = make_engine(app.config.get("DATABASE_URL", database_url))
+    engine = make_engine(app.config.get("DATABASE_URL", database_url), **(engine_options or {}))
     app.extensions[f"{service}.db"] = engine
     if before_handlers is not None:
         before_handlers(app)

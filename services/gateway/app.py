@@ -8,6 +8,10 @@ from shared.web import service_app
 
 # Provider webhooks are small; anything larger is refused with 413 before it is read.
 MAX_WEBHOOK_BYTES = 64 * 1024
+# No pre-ping: it is one more round trip on every webhook. A connection that went stale (the
+# database restarted) fails its one request with 503, the pool drops every stale connection at
+# once, and the provider retries the webhook.
+ENGINE_OPTIONS = {"pool_pre_ping": False}
 
 API_SPEC = {
     "API_TITLE": "gateway: owners' replies", "API_VERSION": "v1", "OPENAPI_VERSION": "3.0.3",
@@ -41,7 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     settings = load_settings()
     app = service_app(__name__, "gateway", settings, settings.gateway_database_url, config,
-                      max_body=MAX_WEBHOOK_BYTES, before_handlers=register_api)
+                      max_body=MAX_WEBHOOK_BYTES, before_handlers=register_api, engine_options=ENGINE_OPTIONS)
     for blueprint in (webhooks_bp, sendgrid_events_bp, sendgrid_inbound_bp, interpret_bp, reply_form_bp):
         app.register_blueprint(blueprint)
     return app
