@@ -20,16 +20,24 @@ MAX_RECIPIENTS = 50  # what one staff_report.requested carries
 _EMAIL = validate.Email()
 
 
+def deduplicated(addresses) -> tuple[str, ...]:
+    """Each address once, compared without regard to case; in order, the first spelling kept."""
+    kept: dict[str, str] = {}
+    for address in addresses:
+        kept.setdefault(address.strip().lower(), address.strip())
+    return tuple(kept.values())
+
+
 @dataclass(frozen=True)
 class ReportMail:
-    """Who gets the emailed reports, and when the worker's clock sends them (community local time)."""
+    """Who gets the emailed reports besides the community's managers (services.cases.report_mail), and
+    when the worker's clock sends them (community local time)."""
 
     send_at: time = time(18, 0)
     recipients: dict[str, tuple[str, ...]] = field(default_factory=dict)  # community (or "*") -> emails
 
     def recipients_for(self, community: str) -> tuple[str, ...]:
-        both = self.recipients.get(community, ()) + self.recipients.get(ANY_COMMUNITY, ())
-        return tuple(dict.fromkeys(both))
+        return deduplicated(self.recipients.get(community, ()) + self.recipients.get(ANY_COMMUNITY, ()))
 
 
 def load_report_mail(environ: dict[str, str] | None = None) -> ReportMail:

@@ -1,5 +1,11 @@
 """Emailing the 3-day report and the daily progress summary to a community's managers.
 
+Who gets it: the community's active managers who have an email on their staff record (admins are
+not included: they reach every community, and get reports through '*' if they want them), then
+CASES_REPORT_RECIPIENTS for that community and for '*'; each address once, compared without regard
+to case, at most MAX_RECIPIENTS (what one event carries). Recipients are read when the report is
+published, so a manager added, deactivated or moved today gets (or stops getting) tonight's report.
+
 cases renders each report (services.cases.dashboard.report_email) and publishes it as
 `staff_report.requested` through its outbox; the notifier sends it on the staff channel, outside
 the owners' governor. The worker's clock sends the daily summary once a day at
@@ -19,9 +25,10 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from services.cases import reports
-from services.cases.config import ReportMail
+from services.cases.config import MAX_RECIPIENTS, ReportMail, deduplicated
 from services.cases.dashboard import report_email
 from services.cases.dashboard.overview import gather
+from services.cases.people.staff_accounts import manager_emails
 from services.cases.tables import communities, outbox
 from shared.auth import Staff
 from shared.envelope import Envelope, new_event
@@ -37,7 +44,7 @@ PERIODS_FROM = date(2024, 1, 1)
 
 
 class NobodyToTell(LookupError):
-    """No address is set to receive this community's reports."""
+    """Nobody is set to receive this community's reports: no manager with an email, no setting."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,15 @@ def compose(connection: Connection, kind: str, community: reports.Community, day
     return report_email.daily_progress(gather(connection, community, day, now, manager))
 
 
+def recipients_of(connection: Connection, community: str, settings: ReportMail) -> tuple[str, ...]:
+    """The community's active managers' emails, then the setting's addresses for it and for '*'."""
+    everyone = deduplicated(manager_emails(connection, community) + settings.recipients_for(community))
+    if len(everyone) > MAX_RECIPIENTS:
+        log.warning("more report recipients than one email carries; the first ones kept",
+                    extra={"community": community, "recipients": len(everyone), "kept": MAX_RECIPIENTS})
+    return everyone[:MAX_RECIPIENTS]
+
+
 def report_event(report_id: str, kind: str, community: str, recipients: tuple[str, ...],
                  email: report_email.Email) -> Envelope:
     event = new_event("staff_report.requested", {
@@ -84,7 +100,7 @@ def report_event(report_id: str, kind: str, community: str, recipients: tuple[st
 def send_now(connection: Connection, kind: str, community: reports.Community, day: date, now: datetime,
              settings: ReportMail) -> SentReport:
     """Publish the report for `day` at once (a manager asked for it); each request is its own email."""
-    recipients = settings.recipients_for(community.id)
+    recipients = recipients_of(connection, community.id, settings)
     if not recipients:
         raise NobodyToTell(community.id)
     email = compose(connection, kind, community, day, now)
@@ -107,25 +123,25 @@ def send_due(engine: Engine, now: datetime, settings: ReportMail) -> int:
         ids = connection.execute(select(communities.c.id).order_by(communities.c.id)).scalars().all()
     published = 0
     for community_id in ids:
-        recipients = settings.recipients_for(community_id)
-        if not recipients:
-            continue
         try:
-            published += _send_due_for(engine, community_id, recipients, now, settings)
+            published += _send_due_for(engine, community_id, now, settings)
         except Exception:  # one community's trouble must not hold back the others' reports
             log.exception("scheduled report failed; will try again", extra={"community": community_id})
     return published
 
 
-def _send_due_for(engine: Engine, community_id: str, recipients: tuple[str, ...], now: datetime,
-                  settings: ReportMail) -> int:
+def _send_due_for(engine: Engine, community_id: str, now: datetime, settings: ReportMail) -> int:
     published = 0
     with engine.connect() as connection:
         community = reports.find_community(connection, community_id)
-    if community is None:
+        if community is None:
+            return 0
+        local_now = now.astimezone(community.timezone)
+        kinds = due(settings, local_now)
+        recipients = recipients_of(connection, community.id, settings) if kinds else ()
+    if not recipients:
         return 0
-    local_now = now.astimezone(community.timezone)
-    for kind in due(settings, local_now):
+    for kind in kinds:
         report_id = scheduled_id(kind, community.id, period_of(kind, local_now.date()))
         try:
             with engine.begin() as connection:

@@ -248,6 +248,7 @@ staff = Table(
     Column("password_hash", String(256), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("email", String(320)),  # optional, lowercased; a manager's emailed reports go here
 )
 
 staff_communities = Table(

@@ -1,11 +1,19 @@
-"""Staff: appointing them, and changing their role, communities or active flag.
+"""Staff: appointing them, and changing their role, communities, active flag or email.
 
 Scope: an admin sees and changes everything; anyone else sees the staff of their own
 communities. A manager appoints collectors and supervisors there (never managers or admins).
 Another community's staff member looks missing (404); naming another community in a body is
 forbidden (403).
+
+Email (optional; where a manager's emailed reports go): set by whoever may change the record, and
+by each staff member for themselves (their own email and nothing else). Only the person, managers
+and admins see it; a collector or supervisor sees colleagues without it. Stored lowercased; two
+accounts may share an address (it is a mailbox, not a sign-in name; report recipients are
+deduplicated).
 """
 from __future__ import annotations
+
+import logging
 
 from flask import g, url_for
 from flask_smorest import Blueprint, abort
@@ -13,10 +21,15 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.cases import people
 from services.cases.api.common import PageArgs, engine, now, page_of, visible_communities
+from services.cases.people import staff_accounts
 from shared.auth import ROLES, require_staff
 from shared.schemas import StrictSchema
 
+log = logging.getLogger(__name__)
 blp = Blueprint("staff", __name__, url_prefix="/api/v1", description="Staff")
+EMAIL = fields.Email(allow_none=True, validate=validate.Length(max=320),
+                     metadata={"description": "Where this person's emailed reports go (managers); null: none."})
+MANAGING_ROLES = ("manager", "admin")
 COMMUNITY_LIST = fields.List(fields.Str(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=200))
 
 
@@ -26,17 +39,19 @@ class StaffIn(StrictSchema):
     role = fields.Str(required=True, validate=validate.OneOf(ROLES))
     communities = COMMUNITY_LIST
     password = fields.Str(validate=validate.Length(min=10, max=1024))  # omitted: one is generated
+    email = EMAIL
 
 
 class StaffPatch(StrictSchema):
     role = fields.Str(validate=validate.OneOf(ROLES))
     communities = COMMUNITY_LIST
     active = fields.Bool()
+    email = EMAIL
 
     @validates_schema
     def _something(self, data, **_):
         if not data:
-            raise ValidationError("Change at least one of role, communities, active.")
+            raise ValidationError("Change at least one of role, communities, active, email.")
 
 
 class StaffFilter(PageArgs):
@@ -49,6 +64,7 @@ class StaffOut(Schema):
     id = fields.Str()
     username = fields.Str()
     name = fields.Str()
+    email = fields.Str(allow_none=True, metadata={"description": "Shown to the person, managers and admins."})
     role = fields.Str()
     active = fields.Bool()
     communities = fields.List(fields.Str())
@@ -83,11 +99,15 @@ def _known_communities(connection, names) -> None:
 
 
 def _as_seen(record: dict) -> dict:
-    """Another staff member's communities, as far as the caller's own scope reaches."""
+    """Another staff member's communities, as far as the caller's own scope reaches; their email to
+    managers and admins only."""
     scope = visible_communities()
     if scope is None or record["id"] == g.staff.sub:
         return record
-    return {**record, "communities": [c for c in record["communities"] if c in scope]}
+    seen = {**record, "communities": [c for c in record["communities"] if c in scope]}
+    if g.staff.role not in MANAGING_ROLES:
+        seen.pop("email", None)
+    return seen
 
 
 def _staff_or_404(connection, staff_id: str) -> dict:
@@ -113,7 +133,7 @@ def create_staff(body):
         _known_communities(connection, wanted)
         try:
             staff_id = people.create_staff(connection, people.NewStaff(
-                body["username"], body["name"], body["role"], wanted, password), now())
+                body["username"], body["name"], body["role"], wanted, password, body.get("email")), now())
         except people.UsernameTaken as exc:
             abort(409, message=str(exc))
         created = people.staff_record(connection, staff_id)
@@ -142,14 +162,19 @@ def show_staff(staff_id: str):
 
 
 @blp.patch("/staff/<staff_id>")
-@require_staff("manager")
+@require_staff()
 @blp.arguments(StaffPatch)
 @blp.response(200, StaffOut)
 def change_staff(body, staff_id: str):
-    """Change a role, communities or active flag; a manager's change reaches their communities only."""
+    """Change a role, communities, active flag or email (managers and admins; a manager's change reaches
+    their communities only). Anyone may change their own email, and only that, about themselves."""
+    own_email = staff_id == g.staff.sub and set(body) == {"email"}
+    if not own_email and g.staff.role not in MANAGING_ROLES:
+        abort(403, message="Your role may not do this.")
     with engine().begin() as connection:
         target = _staff_or_404(connection, staff_id)
-        _appoint_check(target["role"], None)
+        if not own_email:
+            _appoint_check(target["role"], None)
         _appoint_check(body.get("role"), body.get("communities"))
         if staff_id == g.staff.sub and ("role" in body or body.get("active") is False):
             abort(403, message="You may not change your own role or deactivate yourself.")
@@ -162,4 +187,8 @@ def change_staff(body, staff_id: str):
             wanted = tuple(wanted) + kept
         people.update_staff(connection, staff_id, role=body.get("role"), communities=wanted,
                             active=body.get("active"))
+        if "email" in body:
+            staff_accounts.set_email(connection, staff_id, body["email"])
+            log.info("staff email changed", extra={"staff_id": staff_id, "by": g.staff.sub,
+                                                   "cleared": body["email"] is None})
         return _as_seen(people.staff_record(connection, staff_id))

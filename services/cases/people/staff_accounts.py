@@ -27,6 +27,12 @@ class NewStaff:
     role: str
     communities: tuple[str, ...]
     password: str
+    email: str | None = None  # where a manager's emailed reports go; stored lowercased
+
+
+def normalise_email(email: str | None) -> str | None:
+    """An address as stored and compared: trimmed and lowercased; empty means none."""
+    return (email or "").strip().lower() or None
 
 
 def normalise_username(username: str) -> str:
@@ -54,6 +60,7 @@ def create_staff(connection: Connection, new: NewStaff, now: datetime) -> str:
         connection.execute(insert(staff).values(
             id=staff_id, username=username, name=new.name, role=new.role,
             password_hash=generate_password_hash(new.password), active=True, created_at=now,
+            email=normalise_email(new.email),
         ))
     except IntegrityError:  # the same username, created a moment ago by someone else
         raise UsernameTaken(f"the username {username!r} is taken") from None
@@ -67,7 +74,8 @@ def communities_of(connection: Connection, staff_id: str) -> tuple[str, ...]:
         .order_by(staff_communities.c.community)).scalars())
 
 
-_PUBLIC = (staff.c.id, staff.c.username, staff.c.name, staff.c.role, staff.c.active, staff.c.created_at)
+_PUBLIC = (staff.c.id, staff.c.username, staff.c.name, staff.c.email, staff.c.role, staff.c.active,
+           staff.c.created_at)
 
 
 def staff_record(connection: Connection, staff_id: str) -> dict | None:
@@ -109,6 +117,11 @@ def update_staff(connection: Connection, staff_id: str, *, role: str | None = No
         _set_communities(connection, staff_id, communities)
 
 
+def set_email(connection: Connection, staff_id: str, email: str | None) -> None:
+    """Set (or, with None, clear) where this staff member's emailed reports go."""
+    connection.execute(update(staff).where(staff.c.id == staff_id).values(email=normalise_email(email)))
+
+
 def _set_communities(connection: Connection, staff_id: str, names) -> None:
     rows = [{"staff_id": staff_id, "community": name} for name in sorted(set(names))]
     if rows:
@@ -122,3 +135,12 @@ def working_in(connection: Connection, community: str, staff_ids, active_only: b
     if active_only:
         query = query.where(staff.c.active.is_(True))
     return set(connection.execute(query).scalars())
+
+
+def manager_emails(connection: Connection, community: str) -> tuple[str, ...]:
+    """The addresses of the active managers working in `community`, by username (admins are not included)."""
+    return tuple(connection.execute(
+        select(staff.c.email).join(staff_communities, staff_communities.c.staff_id == staff.c.id)
+        .where(staff_communities.c.community == community, staff.c.role == "manager",
+               staff.c.active.is_(True), staff.c.email.is_not(None))
+        .order_by(staff.c.username)).scalars())
