@@ -1,6 +1,8 @@
-"""A little demo data: one community and a few owners with arrears."""
+"""A little demo data: one community, its manager (with an email, so the emailed reports have
+someone to go to) and a few owners with arrears."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -8,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, insert, select
 
 from services.cases import domain, handlers
+from services.cases.people.staff_accounts import NewStaff, create_staff, new_password
 from services.cases.tables import communities, outbox
 from shared.envelope import new_event
 from shared.outbox import add_to_outbox
@@ -18,6 +21,8 @@ OWNERS = [
     ("李强", "+8613800138002", None, "zh-CN", "1430.50", "1", "202"),
     ("Emily Chen", "+8613800138003", "emily.chen@example.com", "en", "5120.00", "3", "1801"),
 ]
+# The centre's manager: the daily summary and the 3-day report go to this address (var/console_outbox.jsonl).
+MANAGER = NewStaff("demo-manager", "李经理", "manager", (COMMUNITY,), "", "manager@lakeside.example.com")
 
 
 def load_demo(engine: Engine, today: date | None = None) -> int:
@@ -33,6 +38,8 @@ def load_demo(engine: Engine, today: date | None = None) -> int:
             id=COMMUNITY, name="湖畔花园 Lakeside Garden", ladder=None, created_at=now, updated_at=now, **calendar,
         ))
         add_to_outbox(connection, outbox, new_event("community.configured", {"community": COMMUNITY, **calendar}))
+        # Signs in with a token (`python -m services.cases token --sub … --role manager`), not a password.
+        create_staff(connection, replace(MANAGER, password=new_password()), now)
         for name, phone, email, locale, amount, building, number in OWNERS:
             handlers.open_case(connection, domain.OpenCase(
                 community=COMMUNITY, amount_owed=Decimal(amount),

@@ -190,7 +190,8 @@ def email_report(body):
                                         community_today(connection, community.id), now(),
                                         current_app.config["CASES_REPORT_MAIL"])
         except report_mail.NobodyToTell:
-            abort(422, message="Nobody is set to receive this community's reports (CASES_REPORT_RECIPIENTS).",
+            abort(422, message="Nobody is set to receive this community's reports (no active manager with an "
+                          "email, nothing in CASES_REPORT_RECIPIENTS).",
                   errors={"community": ["No manager email on record for this community."]})
     return {"report_id": sent.report_id, "kind": sent.kind, "community": community.id, "subject": sent.subject,
             "recipients": sent.recipients}
