@@ -19,5 +19,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('staff') as batch_op:
+    # Not recreated: on SQLite (3.35+ drops a column in place) a copy-and-swap of `staff` would trip the
+    # foreign keys that staff_communities, groups and assignments hold on it.
+    with op.batch_alter_table('staff', recreate='never') as batch_op:
         batch_op.drop_column('email')
