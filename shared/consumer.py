@@ -4,13 +4,22 @@
 - A handler raising `PermanentFailure` dead-letters the message too.
 - Any other exception is treated as transient and retried through the delayed-retry queues,
   at most MAX_RETRIES times, then dead-lettered. Nothing is acked away silently.
+
+Messages are handled in batches of what the broker has already delivered (at most the prefetch):
+after each delivery the consumer takes whatever else is waiting on the connection, without
+waiting for more, then hands the batch over in delivery order and settles each message after
+the handler returns. A handle with `handle_batch` (InboxDispatcher) commits a batch in one
+transaction, so every ack comes after the commit; a crash before it redelivers the batch and the
+inbox absorbs what was committed already. A plain callable is called once per message.
 """
 from __future__ import annotations
 
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import count
+from typing import Protocol
 
 from kombu import Connection, Consumer, Exchange
 from kombu.mixins import ConsumerMixin
@@ -30,21 +39,40 @@ class PermanentFailure(Exception):
     """The message is valid but can never be handled; retrying would not help."""
 
 
+class BatchHandle(Protocol):
+    """A handle that takes several envelopes at once; `handle_batch` says how each one went.
+
+    It returns one entry per envelope, in order: None (handled, or a duplicate) or the exception
+    that envelope's handling raised, classified as a single message's would be.
+    """
+
+    def __call__(self, envelope: Envelope) -> None: ...
+
+    def handle_batch(self, envelopes: Sequence[Envelope]) -> list[Exception | None]: ...
+
+
 class EventConsumer(ConsumerMixin):
     def __init__(
         self,
         connection: Connection,
         topology: Topology,
         service: str,
-        handle: Callable[[Envelope], None],
+        handle: Callable[[Envelope], None] | BatchHandle,
         prefetch_count: int = 32,
+        batch_wait_seconds: float = 0.0,
     ):
         self.connection = connection
         self.queues: ServiceQueues = topology.queues(service)
         self.topology = topology
         self.handle = handle
         self.prefetch_count = prefetch_count
+        # At most what the broker may have delivered unacked; 0 (no prefetch limit) still bounds it.
+        self.batch_size = max(1, prefetch_count or 32)
+        # How long to wait for one more delivery before handling what was taken: 0 means take only
+        # what has already arrived, so a lone message never waits for a batch to fill.
+        self.batch_wait_seconds = batch_wait_seconds
         self.native = is_native_amqp(connection)
+        self._taken: list = []
         # Dead-lettering and retries republish through a second connection, so a blocked
         # consumer channel never waits on its own publish.
         self.republisher = EventPublisher(connection.clone(), topology)
@@ -57,22 +85,85 @@ class EventConsumer(ConsumerMixin):
         consumer.qos(prefetch_count=self.prefetch_count)
         return [consumer]
 
+    def consume(self, limit=None, timeout=None, safety_interval=1, **kwargs):
+        """ConsumerMixin's loop, handling after each wait what was delivered meanwhile as one batch."""
+        elapsed = 0
+        with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
+            try:
+                for _ in limit and range(limit) or count():
+                    if self.should_stop:
+                        break
+                    self.on_iteration()
+                    try:
+                        conn.drain_events(timeout=safety_interval)
+                    except TimeoutError:
+                        conn.heartbeat_check()
+                        elapsed += safety_interval
+                        if timeout and elapsed >= timeout:
+                            raise
+                    except OSError:
+                        if not self.should_stop:
+                            raise
+                    else:
+                        self._take_delivered(conn)
+                        self.handle_taken()
+                        yield
+                        elapsed = 0
+            finally:
+                # Left unhandled only when the connection failed: unacked, the broker redelivers them.
+                self._taken = []
+        log.debug("consume exiting")
+
+    def _take_delivered(self, conn) -> None:
+        """Let on_message take what is already waiting on the connection, up to a batch."""
+        while self._taken and len(self._taken) < self.batch_size:
+            try:
+                conn.drain_events(timeout=self.batch_wait_seconds)
+            except TimeoutError:
+                return
+
     def on_message(self, message) -> None:
-        try:
-            envelope = decode(message.body)
-        except InvalidMessage as exc:
-            self.dead_letter(message, f"invalid: {exc}", kind="invalid")
+        self._taken.append(message)
+
+    def handle_taken(self) -> None:
+        """Handle the messages taken so far, in delivery order; ack, retry or dead-letter each."""
+        taken, self._taken = self._taken, []
+        decoded = []
+        for message in taken:
+            try:
+                decoded.append((message, decode(message.body)))
+            except InvalidMessage as exc:
+                self.dead_letter(message, f"invalid: {exc}", kind="invalid")
+        handle_batch = getattr(self.handle, "handle_batch", None)
+        if handle_batch is None:
+            for message, envelope in decoded:
+                self._settle(message, envelope, self._run_one(envelope))
             return
+        if decoded:
+            outcomes = handle_batch([envelope for _, envelope in decoded])
+            for (message, envelope), error in zip(decoded, outcomes, strict=True):
+                self._settle(message, envelope, error)
+
+    def _run_one(self, envelope: Envelope) -> Exception | None:
         token = bind_correlation_id(envelope.correlation_id)
         try:
             self.handle(envelope)
-        except PermanentFailure as exc:
-            self.dead_letter(message, f"permanent: {exc}", envelope, kind="permanent")
         except Exception as exc:
-            self.retry_later(message, envelope, exc)
-        else:
-            message.ack()
-            metrics.messages_consumed().labels(self.queues.work.name).inc()
+            return exc
+        finally:
+            reset_correlation_id(token)
+        return None
+
+    def _settle(self, message, envelope: Envelope, error: Exception | None) -> None:
+        token = bind_correlation_id(envelope.correlation_id)
+        try:
+            if error is None:
+                message.ack()
+                metrics.messages_consumed().labels(self.queues.work.name).inc()
+            elif isinstance(error, PermanentFailure):
+                self.dead_letter(message, f"permanent: {error}", envelope, kind="permanent")
+            else:
+                self.retry_later(message, envelope, error)
         finally:
             reset_correlation_id(token)
 
