@@ -130,10 +130,19 @@ def main() -> None:
         print("\nstopping…", flush=True)
 
 
+def _demo_sign_in(system: LocalSystem) -> str:
+    data_dir = Path(system.env.get("DATA_DIR") or ROOT / "var")
+    password_file = data_dir / "demo-manager.password"
+    if not password_file.exists():
+        return "(no demo manager password kept: sign in with your own staff account)"
+    return f"sign in as demo-manager / {password_file.read_text(encoding='utf-8').strip()}"
+
+
 def _banner(system: LocalSystem, token: str) -> str:
     return f"""
 Property-fee collection is running.
   cases     {system.url('cases')}      (API: /api/v1/cases)
+  dashboard {system.url('cases')}/dashboard   {_demo_sign_in(system)}
   notifier  {system.url('notifier')}
   gateway   {system.url('gateway')}      (webhooks: /webhooks/twilio/sms, /webhooks/twilio/status)
 

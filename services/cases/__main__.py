@@ -49,9 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from services.cases.demo import load_demo
 
-        load_demo(make_engine(settings.cases_database_url))
+        load_demo(make_engine(settings.cases_database_url), password_file=demo_password_file(settings))
     elif args.command == "dlq":
         dead_letter_command(settings, args)
+
+
+def demo_password_file(settings) -> Path:
+    """Where `demo` keeps the demo manager's made-up password (make run prints it)."""
+    return Path(settings.data_dir) / "demo-manager.password"
 
 
 def create_admin(settings, username: str, name: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select
@@ -25,8 +26,12 @@ OWNERS = [
 MANAGER = NewStaff("demo-manager", "李经理", "manager", (COMMUNITY,), "", "manager@lakeside.example.com")
 
 
-def load_demo(engine: Engine, today: date | None = None) -> int:
-    """Create the demo community and open one case per demo owner, once; return cases opened."""
+def load_demo(engine: Engine, today: date | None = None, password_file: Path | None = None) -> int:
+    """Create the demo community and open one case per demo owner, once; return cases opened.
+
+    The demo manager's password is made up here and, when `password_file` is given, kept there
+    (readable by its owner only) so `make run` can say how to sign in to the dashboard.
+    """
     now = datetime.now(UTC)
     today = today or now.astimezone(ZoneInfo("Asia/Shanghai")).date()  # the community's own day
     with engine.begin() as connection:
@@ -38,8 +43,12 @@ def load_demo(engine: Engine, today: date | None = None) -> int:
             id=COMMUNITY, name="湖畔花园 Lakeside Garden", ladder=None, created_at=now, updated_at=now, **calendar,
         ))
         add_to_outbox(connection, outbox, new_event("community.configured", {"community": COMMUNITY, **calendar}))
-        # Signs in with a token (`python -m services.cases token --sub … --role manager`), not a password.
-        create_staff(connection, replace(MANAGER, password=new_password()), now)
+        password = new_password()
+        create_staff(connection, replace(MANAGER, password=password), now)
+        if password_file is not None:
+            password_file.parent.mkdir(parents=True, exist_ok=True)
+            password_file.touch(mode=0o600)
+            password_file.write_text(password + "\n", encoding="utf-8")
         for name, phone, email, locale, amount, building, number in OWNERS:
             handlers.open_case(connection, domain.OpenCase(
                 community=COMMUNITY, amount_owed=Decimal(amount),
