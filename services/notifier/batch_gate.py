@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, String, any_, bindparam, func, not_, select, text, tuple_, update
+from sqlalchemy import Connection, String, any_, bindparam, func, literal, not_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.notifier import ledger, pending, suppression
-from services.notifier.composer import wordings_version
+from services.notifier.composer import wordings_version_columns
 from services.notifier.gate import PendingSendGate, local
 from services.notifier.governor import ContactHistory
 from services.notifier.sending import ALREADY_HANDLED, ReminderSender, sent_event
@@ -36,53 +36,111 @@ class Admission:
     wording_seen: object = None  # composer.wordings_version in the claim transaction
 
 
-def _keys(connection: Connection, gates: Sequence[PendingSendGate]):
-    """(notification_id, channel) among the gates' keys.
+def _keyset(postgres: bool, columns: tuple, names: tuple[str, str]):
+    """`columns` among the pairs passed as parameters: two arrays on PostgreSQL, one list on SQLite.
 
-    On PostgreSQL as two arrays: a statement the same size for 1 or 1,000 sends (no parameter
-    list to render and parse each time).
+    Either way a statement the same size for 1 or 1,000 sends, built once (see _Statements).
     """
-    if connection.dialect.name == "postgresql":
-        keys = select(func.unnest(_array([g.key.notification_id for g in gates])),
-                      func.unnest(_array([g.key.channel for g in gates]))).scalar_subquery()
-        return tuple_(ps.notification_id, ps.channel).in_(keys)
-    return tuple_(ps.notification_id, ps.channel).in_([(g.key.notification_id, g.key.channel) for g in gates])
+    if postgres:
+        return tuple_(*columns).in_(select(*(func.unnest(bindparam(name, type_=postgresql.ARRAY(String)))
+                                             for name in names)).scalar_subquery())
+    return tuple_(*columns).in_(bindparam(names[0], expanding=True))
 
 
-def _among(connection: Connection, column, values: list):
-    if connection.dialect.name == "postgresql":
-        return column == any_(_array(values))
-    return column.in_(values)
+def _pairs(postgres: bool, names: tuple[str, str], pairs: list[tuple[str, str]]) -> dict:
+    if postgres:
+        return {names[0]: [a for a, _ in pairs], names[1]: [b for _, b in pairs]}
+    return {names[0]: pairs}
 
 
-def _array(values: list):
-    return bindparam(None, values, type_=postgresql.ARRAY(String))
+class _Statements:
+    """The gate's and the settlement's statements, built once per dialect: only parameters change."""
+
+    def __init__(self, postgres: bool):
+        self.postgres = postgres
+        keys = _keyset(postgres, (ps.notification_id, ps.channel), ("ids", "channels"))
+        among = keys
+        if postgres:
+            # Row locks taken in one order, so two dispatchers claiming overlapping batches never deadlock.
+            among = tuple_(ps.notification_id, ps.channel).in_(
+                select(ps.notification_id, ps.channel).where(keys)
+                .order_by(ps.notification_id, ps.channel).with_for_update().scalar_subquery())
+        now = bindparam("now", type_=ps.updated_at.type)
+        self.claim = (update(pending_sends).where(among, ps.status.in_(WAITING), ps.due_at <= now)
+                      .values(status="sending", updated_at=now).returning(ps.notification_id, ps.channel))
+        s = suppressions.c
+        self.opted_out = select(s.channel, s.address, s.source).where(
+            _keyset(postgres, (s.channel, s.address), ("s_channels", "s_addresses")), s.suppressed.is_(True))
+        owners = (ps.owner_id == any_(bindparam("owners", type_=postgresql.ARRAY(String))) if postgres
+                  else ps.owner_id.in_(bindparam("owners", expanding=True)))
+        self.history = select(ps.owner_id, ps.channel, ps.sent_at).where(
+            owners, ps.status.in_(pending.COUNTED), ps.sent_at > bindparam("week_start", type_=ps.sent_at.type),
+            not_(keys))
+        self.community_today = select(func.count()).select_from(pending_sends).where(
+            ps.community == bindparam("community"), ps.status.in_(pending.COUNTED),
+            ps.sent_at >= bindparam("day_start", type_=ps.sent_at.type), not_(keys)).scalar_subquery()
+        # The wordings' version and the first community's count in one statement.
+        self.counts = select(*wordings_version_columns(), self.community_today)
+        self.admit = update(pending_sends).where(keys).values(
+            status="sending", reason=None, sent_at=now, attempts=ps.attempts + 1, updated_at=now)
+        self.ledger_claim = None
+        if postgres:
+            columns = ("notification_id", "channel", "case_id", "owner_id")
+            rows = select(*(func.unnest(bindparam(f"l_{c}", type_=postgresql.ARRAY(String))) for c in columns),
+                          literal("claimed"), literal(1), bindparam("claimed_at", type_=send_ledger.c.claimed_at.type),
+                          bindparam("updated_at", type_=send_ledger.c.updated_at.type))
+            self.ledger_claim = (postgresql.insert(send_ledger)
+                                 .from_select([*columns, "status", "attempts", "claimed_at", "updated_at"], rows)
+                                 .on_conflict_do_nothing(index_elements=["notification_id", "channel"])
+                                 .returning(send_ledger.c.notification_id, send_ledger.c.channel))
+        self.pending_sent = update(pending_sends).where(keys).values(status="sent", reason=None, updated_at=now)
+        if postgres:
+            # Every sent row's provider id in one statement: UPDATE ... FROM the arrays zipped.
+            sent = select(*(func.unnest(bindparam(name, type_=postgresql.ARRAY(String))).label(name)
+                            for name in ("ids", "channels", "providers", "message_ids"))).subquery()
+            self.ledger_sent = update(send_ledger).where(
+                send_ledger.c.notification_id == sent.c.ids, send_ledger.c.channel == sent.c.channels,
+            ).values(status="sent", provider=sent.c.providers, provider_message_id=sent.c.message_ids,
+                     updated_at=now)
+        else:
+            key = ((send_ledger.c.notification_id == bindparam("key_notification"))
+                   & (send_ledger.c.channel == bindparam("key_channel")))
+            self.ledger_sent = update(send_ledger).where(key).values(
+                status="sent", provider=bindparam("new_provider"), provider_message_id=bindparam("new_message_id"),
+                updated_at=now)
+
+    def keys(self, gates: Sequence[PendingSendGate]) -> dict:
+        return _pairs(self.postgres, ("ids", "channels"), [(g.key.notification_id, g.key.channel) for g in gates])
+
+
+_BUILT: dict[bool, _Statements] = {}
+
+
+def _statements(connection: Connection) -> _Statements:
+    postgres = connection.dialect.name == "postgresql"
+    if postgres not in _BUILT:
+        _BUILT[postgres] = _Statements(postgres)
+    return _BUILT[postgres]
 
 
 def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[Admission]:
     """Pass each send through its gate, in order, and claim the admitted ones on the ledger."""
     if not gates:
         return []
+    sql = _statements(connection)
     now = max(g.now for g in gates)
-    postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        # Row locks in one order, so two dispatchers claiming overlapping batches never deadlock.
-        connection.execute(select(ps.notification_id).where(_keys(connection, gates))
-                           .order_by(ps.notification_id, ps.channel).with_for_update())
-    claimed = {tuple(r) for r in connection.execute(
-        update(pending_sends).where(_keys(connection, gates), ps.status.in_(WAITING), ps.due_at <= now)
-        .values(status="sending", updated_at=now).returning(ps.notification_id, ps.channel))}
+    claimed = {tuple(r) for r in connection.execute(sql.claim, {**sql.keys(gates), "now": now})}
     taken = [g for g in gates if (g.key.notification_id, g.key.channel) in claimed]
     taken_ids = {id(g) for g in taken}
-    opted_out = _opted_out(connection, taken)
+    opted_out = _opted_out(connection, sql, taken)
     owners = sorted({g.row.owner_id for g in taken})
-    if postgres and owners:
+    if sql.postgres and owners:
         # Serialise governor decisions per owner across dispatchers, as pending.lock_owner does.
         connection.execute(text(
             "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(o) AS h "
             "FROM unnest(CAST(:owners AS text[])) AS o) AS locks ORDER BY h"), {"owners": owners})
-    counts = _Counts(connection, taken, owners)
-    version = wordings_version(connection)
+    counts = _Counts(connection, sql, taken, owners)
+    version = counts.wordings_seen
 
     admissions: dict[int, Admission] = {}
     admitted: list[PendingSendGate] = []
@@ -94,7 +152,7 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
             pending.move(connection, g.key, "skipped", f"suppressed: opted out of {row.channel} ({source})", now)
             g.held = "skipped"
         else:
-            verdict = g.governor.judge(row.channel, counts.history(g, now))
+            verdict = g.governor.judge(row.channel, counts.history(g))
             if verdict.allowed:
                 counts.add(g, now)
                 admitted.append(g)
@@ -105,10 +163,9 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
             g.held = "deferred"
         admissions[index] = Admission(g.held, version)
     if admitted:
-        connection.execute(update(pending_sends).where(_keys(connection, admitted)).values(
-            status="sending", reason=None, sent_at=now, attempts=ps.attempts + 1, updated_at=now))
+        connection.execute(sql.admit, {**sql.keys(admitted), "now": now})
         position = {id(g): index for index, g in enumerate(gates)}
-        for g in _not_granted(connection, admitted, now):
+        for g in _not_granted(connection, sql, admitted, now):
             claim = ledger.claim(connection, g.key.notification_id, g.key.channel, g.row.case_id, g.row.owner_id)
             if not claim.granted:
                 g.settle(connection, claim.status, ALREADY_HANDLED)
@@ -117,71 +174,62 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
     return [admissions.get(index, Admission(None, version)) for index in range(len(gates))]
 
 
-def _opted_out(connection: Connection, gates: Sequence[PendingSendGate]) -> dict[tuple[str, str], str]:
-    addresses = {(g.row.channel, suppression.normalise(g.row.channel, g.row.address))
-                 for g in gates if g.row.address is not None}
+def _opted_out(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate]
+               ) -> dict[tuple[str, str], str]:
+    addresses = sorted({(g.row.channel, suppression.normalise(g.row.channel, g.row.address))
+                        for g in gates if g.row.address is not None})
     if not addresses:
         return {}
-    s = suppressions.c
-    addresses = sorted(addresses)
-    if connection.dialect.name == "postgresql":
-        among = tuple_(s.channel, s.address).in_(select(func.unnest(_array([a[0] for a in addresses])),
-                                                        func.unnest(_array([a[1] for a in addresses]))
-                                                        ).scalar_subquery())
-    else:
-        among = tuple_(s.channel, s.address).in_(addresses)
-    rows = connection.execute(select(s.channel, s.address, s.source).where(among, s.suppressed.is_(True)))
+    rows = connection.execute(sql.opted_out, _pairs(sql.postgres, ("s_channels", "s_addresses"), addresses))
     return {(r.channel, r.address): r.source for r in rows}
 
 
-def _not_granted(connection: Connection, gates: Sequence[PendingSendGate], now: datetime) -> list[PendingSendGate]:
+def _not_granted(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate],
+                 now: datetime) -> list[PendingSendGate]:
     """Claim every admitted send on the ledger in one statement; return those it already had."""
-    columns = ["notification_id", "channel", "case_id", "owner_id"]
-    values = [[g.key.notification_id, g.key.channel, g.row.case_id, g.row.owner_id] for g in gates]
-    if connection.dialect.name == "postgresql":
-        rows = select(*(func.unnest(_array([v[i] for v in values])) for i in range(len(columns))),
-                      text("'claimed'"), text("1"), bindparam("claimed_at", now, type_=send_ledger.c.claimed_at.type),
-                      bindparam("updated_at", now, type_=send_ledger.c.updated_at.type))
-        statement = postgresql.insert(send_ledger).from_select(
-            [*columns, "status", "attempts", "claimed_at", "updated_at"], rows)
+    if sql.ledger_claim is not None:
+        rows = connection.execute(sql.ledger_claim, {
+            "l_notification_id": [g.key.notification_id for g in gates], "l_channel": [g.key.channel for g in gates],
+            "l_case_id": [g.row.case_id for g in gates], "l_owner_id": [g.row.owner_id for g in gates],
+            "claimed_at": now, "updated_at": now})
     else:
-        statement = sqlite.insert(send_ledger).values([
-            {**dict(zip(columns, v, strict=True)), "status": "claimed", "attempts": 1, "claimed_at": now,
-             "updated_at": now} for v in values])
-    granted = {tuple(r) for r in connection.execute(
-        statement.on_conflict_do_nothing(index_elements=["notification_id", "channel"])
-        .returning(send_ledger.c.notification_id, send_ledger.c.channel))}
+        rows = connection.execute(
+            sqlite.insert(send_ledger).values([
+                {"notification_id": g.key.notification_id, "channel": g.key.channel, "case_id": g.row.case_id,
+                 "owner_id": g.row.owner_id, "status": "claimed", "attempts": 1, "claimed_at": now, "updated_at": now}
+                for g in gates])
+            .on_conflict_do_nothing(index_elements=["notification_id", "channel"])
+            .returning(send_ledger.c.notification_id, send_ledger.c.channel))
+    granted = {tuple(r) for r in rows}
     return [g for g in gates if (g.key.notification_id, g.key.channel) not in granted]
 
 
 class _Counts:
     """The owners' and communities' counted sends (pending.COUNTED), as pending.history counts them."""
 
-    def __init__(self, connection: Connection, gates: Sequence[PendingSendGate], owners: list[str]):
+    def __init__(self, connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate],
+                 owners: list[str]):
         self.sends: dict[str, list[tuple[str, datetime]]] = defaultdict(list)  # owner -> (channel, sent_at)
         self.community_today: Counter = Counter()  # (community, day start) -> count
-        if not gates:
-            return
-        week_start = min(g.now for g in gates) - timedelta(days=7)
-        rows = connection.execute(
-            select(ps.owner_id, ps.channel, ps.sent_at)
-            .where(_among(connection, ps.owner_id, owners), ps.status.in_(pending.COUNTED), ps.sent_at > week_start,
-                   not_(_keys(connection, gates))))
-        for r in rows:
-            self.sends[r.owner_id].append((r.channel, r.sent_at))
-        for community, day_start in {(g.row.community, self._day_start(g)) for g in gates
-                                     if g.row.community is not None}:
+        self._day_starts = {id(g): g.calendar.day_start(g.calendar.local_day(g.now)) for g in gates}
+        keys = sql.keys(gates)
+        if gates:
+            week_start = min(g.now for g in gates) - timedelta(days=7)
+            for r in connection.execute(sql.history, {**keys, "owners": owners, "week_start": week_start}):
+                self.sends[r.owner_id].append((r.channel, r.sent_at))
+        days = sorted({(g.row.community, self._day_starts[id(g)]) for g in gates if g.row.community is not None})
+        first = days[0] if days else (None, datetime.now(UTC))
+        count, latest, community_today = connection.execute(
+            sql.counts, {**keys, "community": first[0], "day_start": first[1]}).one()
+        self.wordings_seen = (count, latest)  # composer.wordings_version, read with the counts
+        if days:
+            self.community_today[first] = community_today
+        for community, day_start in days[1:]:
             self.community_today[(community, day_start)] = connection.execute(
-                select(func.count()).select_from(pending_sends)
-                .where(ps.community == community, ps.status.in_(pending.COUNTED), ps.sent_at >= day_start,
-                       not_(_keys(connection, gates)))).scalar_one()
+                select(sql.community_today), {**keys, "community": community, "day_start": day_start}).scalar_one()
 
-    @staticmethod
-    def _day_start(g: PendingSendGate) -> datetime:
-        return g.calendar.day_start(g.calendar.local_day(g.now))
-
-    def history(self, g: PendingSendGate, now: datetime) -> ContactHistory:
-        day_start, week_start = self._day_start(g), g.now - timedelta(days=7)
+    def history(self, g: PendingSendGate) -> ContactHistory:
+        day_start, week_start = self._day_starts[id(g)], g.now - timedelta(days=7)
         window_start = g.window.opens if g.window is not None else g.now
         today, week, window = Counter(), Counter(), Counter()
         for channel, sent_at in self.sends[g.row.owner_id]:
@@ -222,17 +270,18 @@ def settle_all(connection: Connection, sender: ReminderSender, settlements: Sequ
     """Record many outcomes in one transaction: the sent ones in three statements, the rest one by one."""
     sent = [s for s in settlements if s.status == "sent"]
     if sent:
+        sql = _statements(connection)
         now = max(s.gate.now for s in sent)
-        key = ((send_ledger.c.notification_id == bindparam("key_notification"))
-               & (send_ledger.c.channel == bindparam("key_channel")))
-        connection.execute(
-            update(send_ledger).where(key).values(status="sent", provider=bindparam("new_provider"),
-                                                  provider_message_id=bindparam("new_message_id"),
-                                                  updated_at=bindparam("new_updated_at")),
-            [{"key_notification": s.notification_id, "key_channel": s.channel, "new_provider": s.provider,
-              "new_message_id": s.fields["provider_message_id"], "new_updated_at": now} for s in sent])
-        connection.execute(update(pending_sends).where(_keys(connection, [s.gate for s in sent]))
-                           .values(status="sent", reason=None, updated_at=now))
+        if sql.postgres:
+            connection.execute(sql.ledger_sent, {
+                "ids": [s.notification_id for s in sent], "channels": [s.channel for s in sent],
+                "providers": [s.provider for s in sent],
+                "message_ids": [s.fields["provider_message_id"] for s in sent], "now": now})
+        else:
+            connection.execute(sql.ledger_sent, [
+                {"key_notification": s.notification_id, "key_channel": s.channel, "new_provider": s.provider,
+                 "new_message_id": s.fields["provider_message_id"], "now": now} for s in sent])
+        connection.execute(sql.pending_sent, {**sql.keys([s.gate for s in sent]), "now": now})
         add_to_outbox(connection, outbox, *(sent_event(s.notification_id, s.channel, s.p, s.provider,
                                                        s.fields["provider_message_id"]) for s in sent))
     for s in settlements:

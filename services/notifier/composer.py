@@ -101,9 +101,14 @@ def wordings_version(connection: Connection) -> tuple:
     A wording saved (PUT, in the web process) before a send's claim committed is in this version,
     so the composer's cache, kept per version, never hands out wording older than the claim.
     """
-    count, latest = connection.execute(
-        select(func.count(), func.max(template_overrides.c.updated_at))).one()
+    count, latest = connection.execute(select(*wordings_version_columns())).one()
     return (count, latest)
+
+
+def wordings_version_columns() -> tuple:
+    """wordings_version as two scalar subqueries, for a caller reading other things in the same statement."""
+    return (select(func.count()).select_from(template_overrides).scalar_subquery(),
+            select(func.max(template_overrides.c.updated_at)).scalar_subquery())
 
 
 def _community(p: dict) -> str | None:

@@ -33,6 +33,9 @@ from shared.logs import bind_correlation_id, reset_correlation_id
 log = logging.getLogger(__name__)
 BATCH = 1000  # due rows fetched at once; also the most sends one gate or settle transaction takes
 INTERRUPTED_AFTER = timedelta(minutes=10)  # far beyond any provider timeout
+# Gate transactions that may run at once: sends of one owner are never in two (one worker each),
+# and across owners the row locks and advisory locks order them as across dispatchers.
+ADMISSION_LANES = 2
 HELD = frozenset({"cancelled", "skipped", "deferred"})  # what a gate says when a send may not go
 CONCURRENCY = 32  # provider calls in flight at once: enough to hide ~50-200 ms of provider latency
 
@@ -127,7 +130,7 @@ class Dispatcher:
         self.pacers = {channel: Pacer(rules.rate_per_second) for channel in sender.providers}
         self._wake = threading.Event()
         # Workers' gate checks and settlements that arrive together share one transaction (group_commit.py).
-        self._admissions = GroupCommit(engine, batch_gate.admit_all, largest=BATCH)
+        self._admissions = GroupCommit(engine, batch_gate.admit_all, largest=BATCH, lanes=ADMISSION_LANES)
         self._settler: BackgroundCommit | None = None  # during a tick
 
     def wake(self) -> None:

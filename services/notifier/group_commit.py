@@ -32,38 +32,44 @@ class _Slot:
 class GroupCommit(Generic[Item, Result]):
     """Run `work(connection, items) -> results` over whatever items are waiting, one transaction at a time.
 
-    No thread of its own: the first caller to find nobody running becomes the leader, runs
-    batches until its own item is done, then hands over to the next one waiting.
+    No thread of its own: a caller that finds fewer than `lanes` transactions running becomes a
+    leader, runs batches until its own item is done, then hands over to the next one waiting.
     """
 
     def __init__(self, engine: Engine, work: Callable[[Connection, list[Item]], list[Result]],
-                 largest: int = 1000):
+                 largest: int = 1000, lanes: int = 1):
         self.engine = engine
         self.work = work
         self.largest = largest
+        self.lanes = lanes  # transactions that may run at once (each on its own connection)
         self._changed = threading.Condition()
         self._waiting: list[_Slot] = []
-        self._leading = False
+        self._leaders = 0
 
     def submit(self, item: Item) -> Result:
         slot = _Slot(item)
         with self._changed:
             self._waiting.append(slot)
-            while self._leading and not slot.done:
+            while not slot.done and self._leaders >= self.lanes:
                 self._changed.wait()
             if slot.done:
                 return self._outcome(slot)
-            self._leading = True
+            self._leaders += 1
         try:
-            while not slot.done:
+            while True:
                 with self._changed:
+                    if slot.done:
+                        break
                     batch, self._waiting = self._waiting[:self.largest], self._waiting[self.largest:]
+                    if not batch:
+                        self._changed.wait()  # its item is in another leader's transaction
+                        continue
                 self._run(batch)
                 with self._changed:
                     self._changed.notify_all()
         finally:
             with self._changed:
-                self._leading = False  # the next caller still waiting leads
+                self._leaders -= 1  # the next caller still waiting leads
                 self._changed.notify_all()
         return self._outcome(slot)
 
