@@ -118,8 +118,9 @@ class ServiceDatabase:
         if failure is not None:
             raise failure
 
-    def dispatcher(self) -> InboxDispatcher:
-        return InboxDispatcher(self.engine, self.inbox, {"delivery.reported": self.record})
+    def dispatcher(self, *types: str) -> InboxDispatcher:
+        """Records an effect for each event of `types` (delivery.reported if none are named)."""
+        return InboxDispatcher(self.engine, self.inbox, dict.fromkeys(types or ["delivery.reported"], self.record))
 
     def effect_ids(self) -> list[str]:
         with self.engine.connect() as connection:
