@@ -35,7 +35,7 @@ BATCH = 1000  # due rows fetched at once; also the most sends one gate or settle
 INTERRUPTED_AFTER = timedelta(minutes=10)  # far beyond any provider timeout
 # Gate transactions that may run at once: sends of one owner are never in two (one worker each),
 # and across owners the row locks and advisory locks order them as across dispatchers.
-ADMISSION_LANES = 2
+ADMISSION_LANES = 1
 HELD = frozenset({"cancelled", "skipped", "deferred"})  # what a gate says when a send may not go
 CONCURRENCY = 32  # provider calls in flight at once: enough to hide ~50-200 ms of provider latency
 
@@ -183,6 +183,7 @@ class Dispatcher:
         finally:
             settler, self._settler = self._settler, None
             settler.close()  # every outcome of this tick is recorded before it returns
+            self._admissions.release()
         if any(outcomes.values()):
             log.info("dispatch tick", extra={k: v for k, v in outcomes.items() if v})
         return outcomes

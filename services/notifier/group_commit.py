@@ -45,6 +45,16 @@ class GroupCommit(Generic[Item, Result]):
         self._changed = threading.Condition()
         self._waiting: list[_Slot] = []
         self._leaders = 0
+        # Connections kept between transactions (one per lane) until release(): no checkout and
+        # pre-ping round trip per transaction while sends keep coming.
+        self._idle: list[Connection] = []
+
+    def release(self) -> None:
+        """Give the kept connections back to the pool (the dispatcher does at the end of each tick)."""
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
     def submit(self, item: Item) -> Result:
         slot = _Slot(item)
@@ -82,15 +92,30 @@ class GroupCommit(Generic[Item, Result]):
     def _run(self, batch: list[_Slot]) -> None:
         if not batch:
             return
+        with self._changed:
+            connection = self._idle.pop() if self._idle else None
         try:
-            with self.engine.begin() as connection:
+            connection = connection or self.engine.connect()
+            with connection.begin():
                 results = self.work(connection, [s.item for s in batch])
         except BaseException as exc:  # every send of the batch hears it; none was decided
             for s in batch:
                 s.error, s.done = exc, True
+            _keep_or_close(connection, self._idle, self._changed)
             return
+        _keep_or_close(connection, self._idle, self._changed)
         for s, result in zip(batch, results, strict=True):
             s.result, s.done = result, True
+
+
+def _keep_or_close(connection: Connection | None, idle: list, lock) -> None:
+    if connection is None:
+        return
+    if connection.invalidated or connection.closed:
+        connection.close()
+        return
+    with lock:
+        idle.append(connection)
 
 
 class BackgroundCommit(Generic[Item]):
@@ -125,15 +150,23 @@ class BackgroundCommit(Generic[Item]):
         self._thread.join()
 
     def _loop(self) -> None:
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._waiting or self._closing)
-                if not self._waiting:
-                    return
-                batch, self._waiting = self._waiting[:self.largest], self._waiting[self.largest:]
-            try:
-                with self.engine.begin() as connection:
-                    self.work(connection, batch)
-            except Exception:
-                self.failures += 1
-                log.exception("could not record %d settled sends; they stay claimed until recovered", len(batch))
+        connection = None  # kept from batch to batch, returned when closing
+        try:
+            while True:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._waiting or self._closing)
+                    if not self._waiting:
+                        return
+                    batch, self._waiting = self._waiting[:self.largest], self._waiting[self.largest:]
+                try:
+                    if connection is None or connection.invalidated or connection.closed:
+                        connection = self.engine.connect()
+                    with connection.begin():
+                        self.work(connection, batch)
+                except Exception:
+                    self.failures += 1
+                    log.exception("could not record %d settled sends; they stay claimed until recovered",
+                                  len(batch))
+        finally:
+            if connection is not None:
+                connection.close()

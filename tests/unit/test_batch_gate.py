@@ -6,7 +6,7 @@ import time
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 from services.notifier import batch_gate
 from services.notifier.gate import PendingSendGate
@@ -84,14 +84,9 @@ def test_wording_saved_before_a_claim_is_the_wording_that_send_goes_out_with(wor
     assert len(bodies) == 2 and "新的措辞" not in bodies[0] and "新的措辞" in bodies[1]
 
 
-def test_callers_arriving_together_share_transactions_and_all_hear_a_failure():
+def test_callers_arriving_together_share_transactions_and_all_hear_a_failure(tmp_path):
     batches: list[list[int]] = []
     started = threading.Barrier(8)
-
-    class Engine:
-        def begin(self):
-            from contextlib import nullcontext
-            return nullcontext(None)
 
     def work(_connection, items):
         if not batches:  # hold the first transaction until everyone else is waiting for the next
@@ -103,7 +98,8 @@ def test_callers_arriving_together_share_transactions_and_all_hear_a_failure():
             raise RuntimeError("the database went away")
         return [item * 10 for item in items]
 
-    group = GroupCommit(Engine(), work)
+    engine = create_engine(f"sqlite:///{tmp_path / 'group.sqlite'}")
+    group = GroupCommit(engine, work)
     results: dict[int, object] = {}
 
     def call(item: int) -> None:
@@ -124,3 +120,5 @@ def test_callers_arriving_together_share_transactions_and_all_hear_a_failure():
     failed_with = next(batch for batch in batches if -1 in batch)
     assert all(results[n] == "the database went away" for n in failed_with)
     assert all(results[n] == n * 10 for batch in batches if -1 not in batch for n in batch)
+    group.release()
+    engine.dispose()
