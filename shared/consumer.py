@@ -140,9 +140,26 @@ class EventConsumer(ConsumerMixin):
                 self._settle(message, envelope, self._run_one(envelope))
             return
         if decoded:
-            outcomes = handle_batch([envelope for _, envelope in decoded])
-            for (message, envelope), error in zip(decoded, outcomes, strict=True):
-                self._settle(message, envelope, error)
+            self._settle_batch(decoded, handle_batch([envelope for _, envelope in decoded]))
+
+    def _settle_batch(self, decoded: list, outcomes: list[Exception | None]) -> None:
+        """Settle in delivery order; on RabbitMQ a run of handled messages is acked in one frame."""
+        handled: list = []  # handled, not acked yet, oldest first
+        for (message, envelope), error in zip(decoded, outcomes, strict=True):
+            if error is None and self.native:
+                handled.append(message)
+                continue
+            self._ack_handled(handled)
+            self._settle(message, envelope, error)
+        self._ack_handled(handled)
+
+    def _ack_handled(self, handled: list) -> None:
+        # Everything delivered before the newest of them is settled already, so `multiple` acks
+        # exactly these. (The embedded transport ignores `multiple`: there each is acked alone.)
+        if handled:
+            handled[-1].ack(multiple=True)
+            metrics.messages_consumed().labels(self.queues.work.name).inc(len(handled))
+            handled.clear()
 
     def _run_one(self, envelope: Envelope) -> Exception | None:
         token = bind_correlation_id(envelope.correlation_id)
