@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, String, any_, bindparam, func, literal, not_, select, text, tuple_, update
+from sqlalchemy import Connection, String, any_, bindparam, func, literal, not_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.notifier import ledger, pending, suppression
@@ -129,17 +129,15 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
         return []
     sql = _statements(connection)
     now = max(g.now for g in gates)
-    claimed = {tuple(r) for r in connection.execute(sql.claim, {**sql.keys(gates), "now": now})}
-    taken = [g for g in gates if (g.key.notification_id, g.key.channel) in claimed]
+    if sql.postgres:
+        claimed, opted_out, counts = _read_pipelined(connection, gates, now)
+        taken = [g for g in gates if (g.key.notification_id, g.key.channel) in claimed]
+    else:
+        claimed = {tuple(r) for r in connection.execute(sql.claim, {**sql.keys(gates), "now": now})}
+        taken = [g for g in gates if (g.key.notification_id, g.key.channel) in claimed]
+        opted_out = _opted_out(connection, sql, taken)
+        counts = _Counts.read(connection, sql, taken, sorted({g.row.owner_id for g in taken}))
     taken_ids = {id(g) for g in taken}
-    opted_out = _opted_out(connection, sql, taken)
-    owners = sorted({g.row.owner_id for g in taken})
-    if sql.postgres and owners:
-        # Serialise governor decisions per owner across dispatchers, as pending.lock_owner does.
-        connection.execute(text(
-            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(o) AS h "
-            "FROM unnest(CAST(:owners AS text[])) AS o) AS locks ORDER BY h"), {"owners": owners})
-    counts = _Counts(connection, sql, taken, owners)
     version = counts.wordings_seen
 
     admissions: dict[int, Admission] = {}
@@ -163,15 +161,83 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
             g.held = "deferred"
         admissions[index] = Admission(g.held, version)
     if admitted:
-        connection.execute(sql.admit, {**sql.keys(admitted), "now": now})
         position = {id(g): index for index, g in enumerate(gates)}
-        for g in _not_granted(connection, sql, admitted, now):
+        for g in _admit_and_claim(connection, sql, admitted, now):
             claim = ledger.claim(connection, g.key.notification_id, g.key.channel, g.row.case_id, g.row.owner_id)
             if not claim.granted:
                 g.settle(connection, claim.status, ALREADY_HANDLED)
                 g.held = claim.status
                 admissions[position[id(g)]] = Admission(claim.status, version)
     return [admissions.get(index, Admission(None, version)) for index in range(len(gates))]
+
+
+# PostgreSQL: the gate's reads go out together in a pipeline (one round trip), statement by
+# statement in this order, each with its own snapshot (READ COMMITTED): the claim (row locks in
+# key order), then the owners' advisory locks, then the reads, which therefore see everything
+# committed before the locks were granted. Rows this transaction claims still have `sent_at`
+# NULL (a waiting row never has one), so the counts below cannot include them.
+_PG_BATCH = "SELECT unnest(%(ids)s::text[]), unnest(%(channels)s::text[])"
+_PG_CLAIM = f"""
+UPDATE pending_sends SET status = 'sending', updated_at = %(now)s
+WHERE (notification_id, channel) IN (
+    SELECT notification_id, channel FROM pending_sends WHERE (notification_id, channel) IN ({_PG_BATCH})
+    ORDER BY notification_id, channel FOR UPDATE)
+  AND status IN ('pending', 'deferred') AND due_at <= %(now)s
+RETURNING notification_id, channel"""
+_PG_LOCK_OWNERS = """
+SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(o) AS h FROM unnest(%(owners)s::text[]) AS o) AS locks
+ORDER BY h"""
+_PG_OPTED_OUT = """
+SELECT channel, address, source FROM suppressions
+WHERE (channel, address) IN (SELECT unnest(%(channels)s::text[]), unnest(%(addresses)s::text[])) AND suppressed"""
+_PG_HISTORY = """
+SELECT owner_id, channel, sent_at, notification_id FROM pending_sends
+WHERE owner_id = ANY(%(owners)s::text[]) AND status IN ('sending', 'sent', 'unknown') AND sent_at > %(week_start)s"""
+_PG_COUNTS = """
+SELECT d.community, d.day_start, (
+    SELECT count(*) FROM pending_sends p WHERE p.community = d.community
+       AND p.status IN ('sending', 'sent', 'unknown') AND p.sent_at >= d.day_start)
+FROM unnest(%(communities)s::text[], %(day_starts)s::timestamptz[]) AS d(community, day_start)"""
+_PG_WORDINGS = "SELECT count(*), max(updated_at) FROM template_overrides"
+_PG_ADMIT = f"""
+UPDATE pending_sends SET status = 'sending', reason = NULL, sent_at = %(now)s, attempts = attempts + 1,
+       updated_at = %(now)s
+WHERE (notification_id, channel) IN ({_PG_BATCH})"""
+_PG_LEDGER_CLAIM = """
+INSERT INTO send_ledger (notification_id, channel, case_id, owner_id, status, attempts, claimed_at, updated_at)
+SELECT unnest(%(ids)s::text[]), unnest(%(channels)s::text[]), unnest(%(cases)s::text[]),
+       unnest(%(owners)s::text[]), 'claimed', 1, %(now)s, %(now)s
+ON CONFLICT (notification_id, channel) DO NOTHING
+RETURNING notification_id, channel"""
+assert pending.COUNTED == ("sending", "sent", "unknown") and WAITING == ("pending", "deferred")
+
+
+def _read_pipelined(connection: Connection, gates: Sequence[PendingSendGate], now: datetime):
+    """Claim, lock and read for the whole group in one round trip (PostgreSQL)."""
+    raw = connection.connection.driver_connection
+    ids, channels = [g.key.notification_id for g in gates], [g.key.channel for g in gates]
+    owners = sorted({g.row.owner_id for g in gates})
+    addresses = sorted({(g.row.channel, suppression.normalise(g.row.channel, g.row.address))
+                        for g in gates if g.row.address is not None})
+    counts = _Counts(gates)
+    with raw.pipeline():
+        claim = raw.execute(_PG_CLAIM, {"ids": ids, "channels": channels, "now": now})
+        raw.execute(_PG_LOCK_OWNERS, {"owners": owners})
+        opted_out = raw.execute(_PG_OPTED_OUT, {"channels": [a for a, _ in addresses],
+                                                "addresses": [b for _, b in addresses]})
+        history = raw.execute(_PG_HISTORY, {"owners": owners,
+                                            "week_start": min(g.now for g in gates) - timedelta(days=7)})
+        communities = raw.execute(_PG_COUNTS, {"communities": [c for c, _ in counts.days],
+                                               "day_starts": [d for _, d in counts.days]})
+        wordings = raw.execute(_PG_WORDINGS)
+    claimed = {tuple(r) for r in claim.fetchall()}
+    for owner_id, channel, sent_at, notification_id in history.fetchall():
+        if (notification_id, channel) not in claimed:
+            counts.sends[owner_id].append((channel, sent_at))
+    for community, day_start, count in communities.fetchall():
+        counts.community_today[(community, day_start)] = count
+    counts.wordings_seen = tuple(wordings.fetchone())
+    return claimed, {(c, a): source for c, a, source in opted_out.fetchall()}, counts
 
 
 def _opted_out(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate]
@@ -184,15 +250,20 @@ def _opted_out(connection: Connection, sql: _Statements, gates: Sequence[Pending
     return {(r.channel, r.address): r.source for r in rows}
 
 
-def _not_granted(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate],
-                 now: datetime) -> list[PendingSendGate]:
-    """Claim every admitted send on the ledger in one statement; return those it already had."""
-    if sql.ledger_claim is not None:
-        rows = connection.execute(sql.ledger_claim, {
-            "l_notification_id": [g.key.notification_id for g in gates], "l_channel": [g.key.channel for g in gates],
-            "l_case_id": [g.row.case_id for g in gates], "l_owner_id": [g.row.owner_id for g in gates],
-            "claimed_at": now, "updated_at": now})
+def _admit_and_claim(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate],
+                     now: datetime) -> list[PendingSendGate]:
+    """Mark the admitted sends `sending` and claim them on the ledger; return those it already had."""
+    if sql.postgres:
+        raw = connection.connection.driver_connection
+        ids, channels = [g.key.notification_id for g in gates], [g.key.channel for g in gates]
+        with raw.pipeline():  # both statements in one round trip
+            raw.execute(_PG_ADMIT, {"ids": ids, "channels": channels, "now": now})
+            claimed = raw.execute(_PG_LEDGER_CLAIM, {
+                "ids": ids, "channels": channels, "cases": [g.row.case_id for g in gates],
+                "owners": [g.row.owner_id for g in gates], "now": now})
+        rows = claimed.fetchall()
     else:
+        connection.execute(sql.admit, {**sql.keys(gates), "now": now})
         rows = connection.execute(
             sqlite.insert(send_ledger).values([
                 {"notification_id": g.key.notification_id, "channel": g.key.channel, "case_id": g.row.case_id,
@@ -207,26 +278,33 @@ def _not_granted(connection: Connection, sql: _Statements, gates: Sequence[Pendi
 class _Counts:
     """The owners' and communities' counted sends (pending.COUNTED), as pending.history counts them."""
 
-    def __init__(self, connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate],
-                 owners: list[str]):
+    def __init__(self, gates: Sequence[PendingSendGate]):
         self.sends: dict[str, list[tuple[str, datetime]]] = defaultdict(list)  # owner -> (channel, sent_at)
         self.community_today: Counter = Counter()  # (community, day start) -> count
+        self.wordings_seen: object = None  # composer.wordings_version, read in the same transaction
         self._day_starts = {id(g): g.calendar.day_start(g.calendar.local_day(g.now)) for g in gates}
+        self.days = sorted({(g.row.community, self._day_starts[id(g)]) for g in gates
+                            if g.row.community is not None})
+
+    @classmethod
+    def read(cls, connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate],
+             owners: list[str]) -> _Counts:
+        counts = cls(gates)
         keys = sql.keys(gates)
         if gates:
             week_start = min(g.now for g in gates) - timedelta(days=7)
             for r in connection.execute(sql.history, {**keys, "owners": owners, "week_start": week_start}):
-                self.sends[r.owner_id].append((r.channel, r.sent_at))
-        days = sorted({(g.row.community, self._day_starts[id(g)]) for g in gates if g.row.community is not None})
-        first = days[0] if days else (None, datetime.now(UTC))
+                counts.sends[r.owner_id].append((r.channel, r.sent_at))
+        first = counts.days[0] if counts.days else (None, datetime.now(UTC))
         count, latest, community_today = connection.execute(
             sql.counts, {**keys, "community": first[0], "day_start": first[1]}).one()
-        self.wordings_seen = (count, latest)  # composer.wordings_version, read with the counts
-        if days:
-            self.community_today[first] = community_today
-        for community, day_start in days[1:]:
-            self.community_today[(community, day_start)] = connection.execute(
+        counts.wordings_seen = (count, latest)
+        if counts.days:
+            counts.community_today[first] = community_today
+        for community, day_start in counts.days[1:]:
+            counts.community_today[(community, day_start)] = connection.execute(
                 select(sql.community_today), {**keys, "community": community, "day_start": day_start}).scalar_one()
+        return counts
 
     def history(self, g: PendingSendGate) -> ContactHistory:
         day_start, week_start = self._day_starts[id(g)], g.now - timedelta(days=7)
