@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, String, any_, bindparam, func, literal, not_, select, tuple_, update
+from sqlalchemy import Connection, String, any_, bindparam, func, not_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.notifier import ledger, pending, suppression
@@ -54,19 +54,17 @@ def _pairs(postgres: bool, names: tuple[str, str], pairs: list[tuple[str, str]])
 
 
 class _Statements:
-    """The gate's and the settlement's statements, built once per dialect: only parameters change."""
+    """The gate's and the settlement's statements, built once per dialect: only parameters change.
+
+    PostgreSQL runs the hand-written statements below (`_PG_…`, pipelined); these serve SQLite
+    (the embedded default of `make run` and the unit tests), where a transaction locks the file.
+    """
 
     def __init__(self, postgres: bool):
         self.postgres = postgres
         keys = _keyset(postgres, (ps.notification_id, ps.channel), ("ids", "channels"))
-        among = keys
-        if postgres:
-            # Row locks taken in one order, so two dispatchers claiming overlapping batches never deadlock.
-            among = tuple_(ps.notification_id, ps.channel).in_(
-                select(ps.notification_id, ps.channel).where(keys)
-                .order_by(ps.notification_id, ps.channel).with_for_update().scalar_subquery())
         now = bindparam("now", type_=ps.updated_at.type)
-        self.claim = (update(pending_sends).where(among, ps.status.in_(WAITING), ps.due_at <= now)
+        self.claim = (update(pending_sends).where(keys, ps.status.in_(WAITING), ps.due_at <= now)
                       .values(status="sending", updated_at=now).returning(ps.notification_id, ps.channel))
         s = suppressions.c
         self.opted_out = select(s.channel, s.address, s.source).where(
@@ -83,31 +81,12 @@ class _Statements:
         self.counts = select(*wordings_version_columns(), self.community_today)
         self.admit = update(pending_sends).where(keys).values(
             status="sending", reason=None, sent_at=now, attempts=ps.attempts + 1, updated_at=now)
-        self.ledger_claim = None
-        if postgres:
-            columns = ("notification_id", "channel", "case_id", "owner_id")
-            rows = select(*(func.unnest(bindparam(f"l_{c}", type_=postgresql.ARRAY(String))) for c in columns),
-                          literal("claimed"), literal(1), bindparam("claimed_at", type_=send_ledger.c.claimed_at.type),
-                          bindparam("updated_at", type_=send_ledger.c.updated_at.type))
-            self.ledger_claim = (postgresql.insert(send_ledger)
-                                 .from_select([*columns, "status", "attempts", "claimed_at", "updated_at"], rows)
-                                 .on_conflict_do_nothing(index_elements=["notification_id", "channel"])
-                                 .returning(send_ledger.c.notification_id, send_ledger.c.channel))
         self.pending_sent = update(pending_sends).where(keys).values(status="sent", reason=None, updated_at=now)
-        if postgres:
-            # Every sent row's provider id in one statement: UPDATE ... FROM the arrays zipped.
-            sent = select(*(func.unnest(bindparam(name, type_=postgresql.ARRAY(String))).label(name)
-                            for name in ("ids", "channels", "providers", "message_ids"))).subquery()
-            self.ledger_sent = update(send_ledger).where(
-                send_ledger.c.notification_id == sent.c.ids, send_ledger.c.channel == sent.c.channels,
-            ).values(status="sent", provider=sent.c.providers, provider_message_id=sent.c.message_ids,
-                     updated_at=now)
-        else:
-            key = ((send_ledger.c.notification_id == bindparam("key_notification"))
-                   & (send_ledger.c.channel == bindparam("key_channel")))
-            self.ledger_sent = update(send_ledger).where(key).values(
-                status="sent", provider=bindparam("new_provider"), provider_message_id=bindparam("new_message_id"),
-                updated_at=now)
+        key = ((send_ledger.c.notification_id == bindparam("key_notification"))
+               & (send_ledger.c.channel == bindparam("key_channel")))
+        self.ledger_sent = update(send_ledger).where(key).values(
+            status="sent", provider=bindparam("new_provider"), provider_message_id=bindparam("new_message_id"),
+            updated_at=now)
 
     def keys(self, gates: Sequence[PendingSendGate]) -> dict:
         return _pairs(self.postgres, ("ids", "channels"), [(g.key.notification_id, g.key.channel) for g in gates])
@@ -209,6 +188,15 @@ SELECT unnest(%(ids)s::text[]), unnest(%(channels)s::text[]), unnest(%(cases)s::
        unnest(%(owners)s::text[]), 'claimed', 1, %(now)s, %(now)s
 ON CONFLICT (notification_id, channel) DO NOTHING
 RETURNING notification_id, channel"""
+_PG_LEDGER_SENT = """
+UPDATE send_ledger AS l SET status = 'sent', provider = v.provider, provider_message_id = v.message_id,
+       updated_at = %(now)s
+FROM (SELECT unnest(%(ids)s::text[]) AS id, unnest(%(channels)s::text[]) AS channel,
+             unnest(%(providers)s::text[]) AS provider, unnest(%(message_ids)s::text[]) AS message_id) AS v
+WHERE l.notification_id = v.id AND l.channel = v.channel"""
+_PG_PENDING_SENT = f"""
+UPDATE pending_sends SET status = 'sent', reason = NULL, updated_at = %(now)s
+WHERE (notification_id, channel) IN ({_PG_BATCH})"""
 assert pending.COUNTED == ("sending", "sent", "unknown") and WAITING == ("pending", "deferred")
 
 
@@ -351,15 +339,18 @@ def settle_all(connection: Connection, sender: ReminderSender, settlements: Sequ
         sql = _statements(connection)
         now = max(s.gate.now for s in sent)
         if sql.postgres:
-            connection.execute(sql.ledger_sent, {
-                "ids": [s.notification_id for s in sent], "channels": [s.channel for s in sent],
-                "providers": [s.provider for s in sent],
-                "message_ids": [s.fields["provider_message_id"] for s in sent], "now": now})
+            raw = connection.connection.driver_connection
+            ids, channels = [s.notification_id for s in sent], [s.channel for s in sent]
+            with raw.pipeline():  # both statements in one round trip
+                raw.execute(_PG_LEDGER_SENT, {"ids": ids, "channels": channels, "now": now,
+                                              "providers": [s.provider for s in sent],
+                                              "message_ids": [s.fields["provider_message_id"] for s in sent]})
+                raw.execute(_PG_PENDING_SENT, {"ids": ids, "channels": channels, "now": now})
         else:
             connection.execute(sql.ledger_sent, [
                 {"key_notification": s.notification_id, "key_channel": s.channel, "new_provider": s.provider,
                  "new_message_id": s.fields["provider_message_id"], "now": now} for s in sent])
-        connection.execute(sql.pending_sent, {**sql.keys([s.gate for s in sent]), "now": now})
+            connection.execute(sql.pending_sent, {**sql.keys([s.gate for s in sent]), "now": now})
         add_to_outbox(connection, outbox, *(sent_event(s.notification_id, s.channel, s.p, s.provider,
                                                        s.fields["provider_message_id"]) for s in sent))
     for s in settlements:
