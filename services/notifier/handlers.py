@@ -208,11 +208,29 @@ def event_handler(engine: Engine, scheduling: Scheduling, wake: Callable[[], Non
         "staff_report.requested": on_staff_report_requested(scheduling),
     })
 
-    def handle(event: Envelope) -> None:
-        dispatch(event)
-        if event.type in REQUESTS:
-            wake()
-        elif event.type in PROMPT:
-            wake_prompt()
+    return _WakingHandle(dispatch, wake, wake_prompt)
 
-    return handle
+
+class _WakingHandle:
+    """The dispatcher, then a nudge to the loop that sends what was just kept. Takes batches too:
+    shared/consumer.py hands it what the broker has already delivered, one transaction for all."""
+
+    def __init__(self, dispatch: InboxDispatcher, wake: Callable[[], None], wake_prompt: Callable[[], None]):
+        self.dispatch = dispatch
+        self.wake = wake
+        self.wake_prompt = wake_prompt
+
+    def __call__(self, event: Envelope) -> None:
+        self.dispatch(event)
+        self._nudge({event.type})
+
+    def handle_batch(self, events) -> list[Exception | None]:
+        outcomes = self.dispatch.handle_batch(events)
+        self._nudge({event.type for event, failed in zip(events, outcomes, strict=True) if failed is None})
+        return outcomes
+
+    def _nudge(self, handled: set[str]) -> None:
+        if handled & REQUESTS:
+            self.wake()
+        if handled & PROMPT:
+            self.wake_prompt()
