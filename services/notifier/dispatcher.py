@@ -286,12 +286,19 @@ class Dispatcher:
                 admissions = batch_gate.admit_all(connection, gates)  # right before the calls below
             going = []
             for gate, admission in zip(gates, admissions, strict=True):
-                if admission.held is None:
-                    p = json.loads(gate.row.payload)
+                if admission.held is not None:
+                    outcomes[admission.held] += 1
+                    continue
+                p = json.loads(gate.row.payload)
+                try:
                     going.append((gate, p, *email_batch.addressed(
                         self.sender.composer, gate.row.notification_id, p, admission.wording_seen)))
-                else:
-                    outcomes[admission.held] += 1
+                except Exception:
+                    # As when one send fails between its claim and its call: it stays claimed and is
+                    # recovered as unknown (dispatcher._recover); the rest of the batch goes on.
+                    log.exception("could not compose an email; left claimed",
+                                  extra={"notification_id": gate.row.notification_id})
+                    outcomes["error"] += 1
             by_email = {id(one): (gate, p) for gate, p, one, _shape in going}
             for batch in email_batch.batches((one, shape) for _gate, _p, one, shape in going):
                 self.pacers["email"].wait(stop)
