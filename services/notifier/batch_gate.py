@@ -23,6 +23,7 @@ from services.notifier.gate import PendingSendGate, local
 from services.notifier.governor import ContactHistory
 from services.notifier.sending import ALREADY_HANDLED, ReminderSender, sent_event
 from services.notifier.tables import WAITING, outbox, pending_sends, send_ledger, suppressions
+from shared import metrics
 from shared.outbox import add_to_outbox
 
 ps = pending_sends.c
@@ -138,6 +139,7 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
             pending.move(connection, g.key, "deferred",
                          f"{verdict.reason}; next try {local(g.calendar, later)}", now, due_at=later)
             g.held = "deferred"
+            metrics.record_deferral(verdict.reason)  # /metrics (ops)
         admissions[index] = Admission(g.held, version)
     if admitted:
         position = {id(g): index for index, g in enumerate(gates)}

@@ -27,6 +27,7 @@ from services.notifier.governor import ContactGovernor
 from services.notifier.group_commit import BackgroundCommit, GroupCommit
 from services.notifier.providers import OutcomeUnknown, ProviderRefused, ProviderUnavailable
 from services.notifier.sending import ReminderSender
+from shared import metrics
 from shared.config import ConfigError
 from shared.logs import bind_correlation_id, reset_correlation_id
 
@@ -263,6 +264,7 @@ class Dispatcher:
                     pending.defer_waiting(connection, pending.Key(row.notification_id, row.channel),
                                           f"outside send windows; next window {local(calendar, later)}",
                                           now, later)
+                metrics.record_deferral("outside_window")  # /metrics (ops)
                 return None, "outside_window"
         return window, self._circuit_open(row, calendar, now)
 
@@ -349,6 +351,7 @@ class Dispatcher:
     def _settle(self, gate: PendingSendGate, notification_id: str, channel: str, status: str,
                 provider: str | None = None, p: dict | None = None, **fields) -> None:
         settlement = batch_gate.Settlement(gate, notification_id, channel, status, provider, p, fields)
+        metrics.record_send(channel, self.sender.providers.get(channel, provider), status)  # /metrics (ops)
         if self._settler is not None:
             self._settler.put(settlement)
         else:
@@ -369,6 +372,7 @@ class Dispatcher:
             pending.defer_waiting(connection, pending.Key(row.notification_id, row.channel),
                                   f"{provider.name} circuit open until {until.astimezone(calendar.zone):%Y-%m-%d %H:%M:%S}",
                                   now, until)
+        metrics.record_deferral("circuit_open", provider)  # /metrics (ops), with the circuit's state
         return "circuit_open"
 
     def _recover(self, connection: Connection, now: datetime) -> int:

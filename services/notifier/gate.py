@@ -14,6 +14,7 @@ from services.notifier import pending, suppression
 from services.notifier.calendar import NoSendWindow, SendCalendar, SendWindow
 from services.notifier.governor import NEXT_WINDOW, ContactGovernor
 from services.notifier.sending import ALREADY_HANDLED
+from shared import metrics
 
 
 def local(calendar: SendCalendar, moment: datetime) -> str:
@@ -60,6 +61,7 @@ class PendingSendGate:
             pending.move(connection, key, "deferred",
                          f"{verdict.reason}; next try {local(self.calendar, later)}", now, due_at=later)
             self.held = "deferred"
+            metrics.record_deferral(verdict.reason)  # /metrics (ops)
             return False
         pending.admit(connection, key, now)
         return True

@@ -18,6 +18,7 @@ from services.notifier.providers import (
     Sms,
 )
 from services.notifier.tables import outbox
+from shared import metrics
 from shared.config import Settings
 from shared.envelope import Envelope, new_event
 from shared.outbox import add_to_outbox
@@ -145,6 +146,7 @@ class ReminderSender:
                 p: dict | None = None, **fields) -> None:
         with self.engine.begin() as connection:
             self.settle(connection, gate, notification_id, channel, status, provider, p, **fields)
+        metrics.record_send(channel, self.providers.get(channel, provider), status)  # /metrics (ops)
 
     def settle(self, connection: Connection, gate: Gate, notification_id: str, channel: str, status: str,
                provider: str | None = None, p: dict | None = None, **fields) -> None:
