@@ -212,3 +212,31 @@ def test_refused_webhooks_are_counted_by_endpoint_and_reason(apps):
     assert local_samples("gateway_webhook_rejections_total", **labels) == before + 1
     samples = scrape(client)
     assert value(samples, "gateway_webhook_rejections_total", **labels) == before + 1
+
+
+def total(name: str, **labels) -> float:
+    """Sum of a counter's samples whose labels include `labels` (this process)."""
+    from prometheus_client import REGISTRY
+
+    return sum(sample.value for family in REGISTRY.collect() for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_the_notifiers_sends_and_deferrals_move_the_counters_as_it_works(tmp_path):
+    from datetime import date
+
+    from tests.unit.test_governor import at, worlds
+
+    day = date(2025, 3, 12)
+    sent_before = total("notifier_sends_total", outcome="sent")
+    deferred_before = total("notifier_deferrals_total")
+    with worlds(tmp_path) as build:
+        world = build(at(day, "06:00"))
+        for slot in range(3):  # three requests the same day: the governor holds some back
+            world.request(slot=slot)
+        world.run_until(at(day, "23:00"))
+        sent = len(world.sms_to("owner-1")) + len(world.emails_to("owner-1"))
+
+    assert sent > 0
+    assert total("notifier_sends_total", outcome="sent") - sent_before == sent
+    assert total("notifier_deferrals_total") > deferred_before
