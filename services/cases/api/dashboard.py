@@ -9,7 +9,7 @@ from sqlalchemy import select
 from services.cases import report_mail, reports
 from services.cases.api.campaigns import CampaignProgressOut
 from services.cases.api.common import community_today, engine, now, require_community, visible_communities
-from services.cases.api.report_schemas import BrokenPromiseOut, Money, ProgressOut, StageOut
+from services.cases.api.report_schemas import BrokenPromiseOut, Money, ProgressOut, StageOut, StandingOut
 from services.cases.dashboard.overview import gather
 from services.cases.tables import communities
 from shared.auth import require_staff
@@ -49,18 +49,10 @@ class BoardCampaignOut(Schema):
     progress = fields.Nested(CampaignProgressOut)
 
 
-class BoardStandingOut(ProgressOut):
-    staff_id = fields.Str()
-    name = fields.Str()
-    rank = fields.Int(allow_none=True)
-    flagged = fields.Bool()
-    days_at_bottom = fields.Int()
-
-
 class BoardRankingOut(Schema):
     bottom = fields.Int()
     days = fields.Int()
-    collectors = fields.List(fields.Nested(BoardStandingOut))
+    collectors = fields.List(fields.Nested(StandingOut))
 
 
 class BoardFunnelOut(Schema):
