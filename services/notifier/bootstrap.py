@@ -54,7 +54,7 @@ def bootstrap(settings: Settings, rules: SendingRules | None = None, *, engine: 
     engine = engine or make_engine(settings.notifier_database_url, pool_size=concurrency + 2)
     book = CalendarBook(days_off or PublicHolidays(), rules.window_minutes)
     # Each provider behind its own circuit breaker: one that is down is not hammered.
-    sender = ReminderSender(engine, guarded(sms or sms_provider(settings), breakers),
+    sender = ReminderSender(engine, guarded(sms or sms_provider(settings, concurrency), breakers),
                             guarded(email or email_provider(settings), breakers), settings.gateway_public_url,
                             settings=settings)
     reconciler = Reconciler(reconcile_after or load_reconcile_after())

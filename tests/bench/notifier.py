@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,34 @@ def run(results: list[Measurement]) -> None:
                 results.append(bare_twilio(twilio, settings, sends, concurrency))
                 results.append(notifier_sms(notifier, twilio, sends, concurrency))
                 results.append(notifier_email(notifier, sendgrid, emails, concurrency))
+        finally:
+            engine.dispose()
+
+
+def run_sms(results: list[Measurement], rounds: int) -> None:
+    """Only rows T and N1, `rounds` times each, alternating (`python -m tests.bench.notifier`).
+
+    Prints the process CPU seconds per send of each row as well: what the notifier adds is CPU.
+    """
+    sends = setting("BENCH_NOTIFIER_SENDS", 2000)
+    concurrency = load_concurrency()
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    with support.postgres_database() as url, TemporaryDirectory() as data_dir:
+        upgrade(ROOT / "services" / "notifier" / "migrations", url)
+        engine = make_engine(url, pool_size=concurrency + 2)
+        try:
+            with ProviderElsewhere("twilio") as twilio, ProviderElsewhere("sendgrid") as sendgrid:
+                settings = _settings(twilio, sendgrid, data_dir)
+                notifier = bootstrap(settings, RULES, engine=engine, concurrency=concurrency)
+                for _ in range(rounds):
+                    for row in (lambda: bare_twilio(twilio, settings, sends, concurrency),
+                                lambda: notifier_sms(notifier, twilio, sends, concurrency)):
+                        cpu = time.process_time()
+                        results.append(measured := row())
+                        cpu = _timed_cpu.pop("sms", None) or time.process_time() - cpu  # N1: not its staging
+                        per_send = cpu / sends * 1000
+                        print(f"bench: {measured.key}: {measured.rate:,.0f}/s, {per_send:.2f} ms CPU per send",
+                              flush=True)
         finally:
             engine.dispose()
 
@@ -181,13 +210,17 @@ def _dispatch(notifier: Notifier, channel: str, total: int) -> float:
     for number in range(total):
         notifier.handle(_request(f"{run_id}-{number}", channel))
     deadline = Deadline(f"notifier {channel}")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     sent = 0
     while sent < total:
         notifier.dispatcher.tick()
         sent = _sent(notifier, channel, run_id)
         deadline.check(sent, total)
+    _timed_cpu[channel] = time.process_time() - cpu
     return time.perf_counter() - start
+
+
+_timed_cpu: dict[str, float] = {}  # CPU seconds of the last timed dispatch, by channel (run_sms prints it)
 
 
 def _sent(notifier: Notifier, channel: str, run_id: str) -> int:
@@ -215,3 +248,12 @@ def _settings(twilio: ProviderElsewhere, sendgrid: ProviderElsewhere, data_dir: 
         "SENDGRID_API_KEY": sendgrid.api_key, "PROVIDER_TIMEOUT_SECONDS": "5",
         "GATEWAY_PUBLIC_URL": "http://gw.test",
     })
+
+
+if __name__ == "__main__":
+    from tests.bench.report import table
+
+    measured: list[Measurement] = []
+    run_sms(measured, setting("BENCH_ROUNDS", 3))
+    print(table(measured))
+    sys.exit(0)
