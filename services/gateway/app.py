@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import SessionInterface
 
 from services.gateway.config import faq_cache_seconds, faq_match_threshold, load_settings
 from shared.web import service_app
@@ -12,6 +13,19 @@ MAX_WEBHOOK_BYTES = 64 * 1024
 # database restarted) fails its one request with 503, the pool drops every stale connection at
 # once, and the provider retries the webhook.
 ENGINE_OPTIONS = {"pool_pre_ping": False}
+
+
+
+class NoSessions(SessionInterface):
+    """The gateway keeps no cookie sessions: providers send none, and the reply form signs its own
+    field. Skipping Flask's signed-cookie session saves every webhook building a signer."""
+
+    def open_session(self, app, request):
+        return None  # Flask then hands the request a null session
+
+    def save_session(self, app, session, response):
+        return None
+
 
 API_SPEC = {
     "API_TITLE": "gateway: owners' replies", "API_VERSION": "v1", "OPENAPI_VERSION": "3.0.3",
@@ -46,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings = load_settings()
     app = service_app(__name__, "gateway", settings, settings.gateway_database_url, config,
                       max_body=MAX_WEBHOOK_BYTES, before_handlers=register_api, engine_options=ENGINE_OPTIONS)
+    app.session_interface = NoSessions()
     for blueprint in (webhooks_bp, sendgrid_events_bp, sendgrid_inbound_bp, interpret_bp, reply_form_bp):
         app.register_blueprint(blueprint)
     return app

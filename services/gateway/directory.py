@@ -40,8 +40,12 @@ def address_key(secret: str, channel: str, address: str) -> str:
     """The keyed hash an address is stored under; email is compared without case."""
     kind = "sms" if channel == "sms" else "email"
     plain = address.strip().lower() if kind == "email" else address.strip()
-    key = hmac.new(secret.encode(), b"gateway-address-directory", hashlib.sha256).digest()
-    return hmac.new(key, f"{kind}:{plain}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_directory_key(secret), f"{kind}:{plain}".encode(), hashlib.sha256).hexdigest()
+
+
+@cache
+def _directory_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"gateway-address-directory", hashlib.sha256).digest()
 
 
 def _upsert(connection: Connection, table, key_column: str, values: dict) -> None:
@@ -63,13 +67,26 @@ def remember_community(connection: Connection, community: str, timezone: str, lo
         "community": community, "timezone": timezone, "locale": locale, "updated_at": datetime.now(UTC)})
 
 
+# The same lookup as plain SQL, for PostgreSQL's hot path: the webhook asks it once per reply, and
+# SQLAlchemy's select machinery costs more than the round trip.
+PLACE_ON_POSTGRESQL = (
+    "SELECT d.community, d.locale, t.timezone FROM address_directory d"
+    " LEFT JOIN community_timezones t ON t.community = d.community WHERE d.address_key = %(key)s"
+)
+
+
 def place_of(connection: Connection, channel: str, address: str) -> SenderPlace:
     """The sender's community and its timezone; the default timezone when either is unknown."""
-    row = connection.execute(
-        select(address_directory.c.community, address_directory.c.locale, community_timezones.c.timezone)
-        .outerjoin(community_timezones, community_timezones.c.community == address_directory.c.community)
-        .where(address_directory.c.address_key == address_key(_secret(), channel, address))
-    ).first()
+    key = address_key(_secret(), channel, address)
+    if connection.dialect.name == "postgresql":
+        row = connection.exec_driver_sql(PLACE_ON_POSTGRESQL, {"key": key}).first()
+    else:
+        row = connection.execute(
+            select(address_directory.c.community, address_directory.c.locale, community_timezones.c.timezone)
+            .outerjoin(community_timezones, community_timezones.c.community == address_directory.c.community)
+            .where(address_directory.c.address_key == key)
+        ).first()
     if row is None:
         return SenderPlace()
-    return SenderPlace(row.timezone or DEFAULT_TIMEZONE, row.community, row.locale)
+    community, locale, timezone = row
+    return SenderPlace(timezone or DEFAULT_TIMEZONE, community, locale)
