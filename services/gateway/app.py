@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.sessions import SessionInterface
 
-from services.gateway.config import faq_cache_seconds, faq_match_threshold, load_settings
+from services.gateway.config import faq_cache_seconds, faq_match_threshold, load_settings, trusted_proxies
 from shared.web import service_app
 
 # Provider webhooks are small; anything larger is refused with 413 before it is read.
@@ -61,6 +61,13 @@ def create_app(config: dict | None = None) -> Flask:
     app = service_app(__name__, "gateway", settings, settings.gateway_database_url, config,
                       max_body=MAX_WEBHOOK_BYTES, before_handlers=register_api, engine_options=ENGINE_OPTIONS)
     app.session_interface = NoSessions()
+    # Behind a load balancer every request comes from its address: the reply form's per-address
+    # limit must read the client's address from the header the trusted proxies append.
+    hops = app.config.setdefault("TRUSTED_PROXIES", trusted_proxies())
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0)
     for blueprint in (webhooks_bp, sendgrid_events_bp, sendgrid_inbound_bp, interpret_bp, reply_form_bp):
         app.register_blueprint(blueprint)
     return app

@@ -36,3 +36,16 @@ def faq_cache_seconds(environ: dict[str, str] | None = None) -> float:
     if not 0 <= value <= 3600:
         raise ConfigError(f"FAQ_CACHE_SECONDS must be between 0 and 3600, not {raw!r}")
     return value
+
+
+def trusted_proxies(environ: dict[str, str] | None = None) -> int:
+    """GATEWAY_TRUSTED_PROXIES: how many proxies in front of the gateway append X-Forwarded-For
+    (default 0: the header is ignored, so a sender cannot choose the address it is limited by)."""
+    raw = (os.environ if environ is None else environ).get("GATEWAY_TRUSTED_PROXIES", "")
+    try:
+        value = int(raw) if raw else 0
+    except ValueError:
+        raise ConfigError(f"GATEWAY_TRUSTED_PROXIES must be a whole number, not {raw!r}") from None
+    if not 0 <= value <= 5:
+        raise ConfigError(f"GATEWAY_TRUSTED_PROXIES must be between 0 and 5, not {raw!r}")
+    return value

@@ -49,6 +49,8 @@ class InboundSms(TwilioForm):
 # Loading with a schema reads nothing from the instance but its fields: one of each serves every
 # request (building one per request deep-copies its fields, a noticeable part of a webhook's cost).
 STATUS_CALLBACK, INBOUND_SMS = StatusCallback(), InboundSms()
+# Our answer to every inbound text: nothing (auto-replies go out through the notifier's rules).
+EMPTY_TWIML = str(MessagingResponse())
 
 
 def _verified() -> bool:
@@ -152,7 +154,7 @@ def twilio_inbound_sms():
     failure = _accept(f"twilio-sms:{form['MessageSid']}", None, read=read)
     if failure is not None:
         return failure
-    return Response(str(MessagingResponse()), mimetype="application/xml")
+    return Response(EMPTY_TWIML, mimetype="application/xml")
 
 
 def _suppression(reply: dict) -> list:
