@@ -46,6 +46,8 @@ class Settings:
     broker_namespace: str
     outbox_poll_seconds: float
     explicit: frozenset[str] = field(default_factory=frozenset)
+    staff_token_minutes: float = 15.0  # how long a staff access token is honoured, at every service
+    staff_session_hours: float = 12.0  # how long a sign-in may be refreshed (cases), unless revoked
 
     @property
     def production(self) -> bool:
@@ -94,6 +96,8 @@ class Settings:
             broker_namespace=get("BROKER_NAMESPACE"),
             outbox_poll_seconds=number("OUTBOX_POLL_SECONDS", "0.1"),
             explicit=frozenset(k for k, v in env.items() if v.strip()),
+            staff_token_minutes=number("STAFF_TOKEN_MINUTES", "15"),
+            staff_session_hours=number("STAFF_SESSION_HOURS", "12"),
         )
         settings.check_shape()
         return settings
@@ -105,6 +109,8 @@ class Settings:
             raise ConfigError(f"SMS_PROVIDER must be twilio or console, not {self.sms_provider!r}")
         if self.email_provider not in {"sendgrid", "console"}:
             raise ConfigError(f"EMAIL_PROVIDER must be sendgrid or console, not {self.email_provider!r}")
+        if not (0 < self.staff_token_minutes < float("inf") and 0 < self.staff_session_hours < float("inf")):
+            raise ConfigError("STAFF_TOKEN_MINUTES and STAFF_SESSION_HOURS must be more than 0")
 
     def require(self, *names: str) -> Settings:
         """Stop with a clear message if production lacks any of these variables."""

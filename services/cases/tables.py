@@ -257,6 +257,21 @@ staff_communities = Table(
     Column("community", String(64), primary_key=True),
 )
 
+# One row per sign-in: the refresh token (kept only as its SHA-256) that mints short access tokens
+# until it expires or is revoked (sign-out, or a change to the account): services/cases/people/sessions.py.
+staff_sessions = Table(
+    "staff_sessions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("staff_id", String(36), ForeignKey("staff.id"), nullable=False),
+    Column("token_digest", String(64), nullable=False, unique=True),  # hex SHA-256 of the refresh token
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+    Column("revoked_reason", String(32)),  # signed_out | signed_out_everywhere | deactivated | role_changed | ...
+    Index("ix_staff_sessions_staff", "staff_id", "revoked_at"),
+)
+
 # Collection groups (supervisor-led, manager-led hard cases, prior-year arrears) per community.
 collection_groups = Table(
     "collection_groups", metadata,

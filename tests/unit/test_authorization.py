@@ -30,8 +30,8 @@ TODAY = date(2025, 6, 15)
 NOW = datetime(2025, 6, 15, 2, 0, tzinfo=UTC)
 ROLES = ("collector", "supervisor", "manager")
 MISSING = "no-such-id"
-# Needs no token: it is how staff get one.
-PUBLIC = {("POST", "/api/v1/auth/token")}
+# Needs no token: it is how staff get one (or, with a refresh token, the next one, or end it).
+PUBLIC = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/refresh"), ("POST", "/api/v1/auth/sign-out")}
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,10 @@ ACROSS_COMMUNITIES = [
     pytest.param(Probe("POST", "/api/v1/staff", "manager", 403, 201, body=new_staff), id="staff-appoint"),
     pytest.param(Probe("PATCH", "/api/v1/staff/{staff_id}", "manager", 404, 200,
                        body=lambda ids: {"active": False}, hides="staff_id"), id="staff-change"),
+    pytest.param(Probe("POST", "/api/v1/staff/{staff_id}/sign-out", "manager", 404, 200, hides="staff_id"),
+                 id="staff-sign-out-everywhere"),
+    pytest.param(Probe("POST", "/api/v1/staff/{staff_id}/password", "manager", 404, 200, body=lambda ids: {},
+                       hides="staff_id"), id="staff-password-reset"),
     pytest.param(Probe("POST", "/api/v1/communities/{community_id}/groups", "manager", 403, 201,
                        body=lambda ids: {"name": "往年欠费组", "kind": "prior_year"}), id="groups-create"),
     pytest.param(Probe("GET", "/api/v1/communities/{community_id}/groups", "collector", 404, 200,
@@ -176,6 +180,10 @@ BEYOND_THE_ROLE = [
                        body=lambda ids: {"role": "manager"}), id="manager-promotes-to-manager"),
     pytest.param(Probe("PATCH", "/api/v1/staff/{manager_id}", "manager", 403, 200,
                        body=lambda ids: {"active": False}), id="manager-changes-a-manager"),
+    pytest.param(Probe("POST", "/api/v1/staff/{manager_id}/sign-out", "supervisor", 403, 200),
+                 id="supervisor-signs-out-a-manager"),
+    pytest.param(Probe("POST", "/api/v1/staff/{manager_id}/password", "supervisor", 403, 200, body=lambda ids: {}),
+                 id="supervisor-resets-a-managers-password"),
     pytest.param(Probe("POST", "/api/v1/communities/{community_id}/groups", "supervisor", 403, 201,
                        body=lambda ids: {"name": "往年欠费组", "kind": "prior_year"}), id="supervisor-creates-group"),
     pytest.param(Probe("PUT", "/api/v1/groups/{group_id}/members", "collector", 403, 200,

@@ -103,7 +103,7 @@ def test_staff_sign_in_with_their_password_and_get_a_token_for_their_role_and_co
     assert response.status_code == 200
     body = response.get_json()
     assert body["role"] == "supervisor" and body["communities"] == [HOME, ELSEWHERE]
-    assert body["expires_in"] == 12 * 3600
+    assert body["expires_in"] == 15 * 60 and body["refresh_token"]
     assert read_token(app.config["SECRET_KEY"], body["token"]) == Staff(staff_id, "supervisor", (HOME, ELSEWHERE))
 
 

@@ -10,6 +10,14 @@ by each staff member for themselves (their own email and nothing else). Only the
 and admins see it; a collector or supervisor sees colleagues without it. Stored lowercased; two
 accounts may share an address (it is a mailbox, not a sign-in name; report recipients are
 deduplicated).
+
+Sign-ins (people/sessions.py): deactivating someone, or changing their role, communities or
+password, revokes all their sessions in the same transaction, so their access tokens stop being
+renewed and lapse within STAFF_TOKEN_MINUTES everywhere. `POST /staff/<id>/sign-out` does the same
+without changing the account; `POST /staff/<id>/password` sets a new password. Both are for the
+person themselves and for whoever may change their record (admins; a manager for the collectors and
+supervisors of their communities). There is no audit table for staff changes: these are logged with
+staff ids only, as email changes are.
 """
 from __future__ import annotations
 
@@ -18,8 +26,10 @@ import logging
 from flask import g, url_for
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from werkzeug.exceptions import TooManyRequests
 
 from services.cases import people
+from services.cases.api.auth import failed_sign_ins
 from services.cases.api.common import PageArgs, engine, now, page_of, visible_communities
 from services.cases.people import staff_accounts
 from shared.auth import ROLES, require_staff
@@ -52,6 +62,22 @@ class StaffPatch(StrictSchema):
     def _something(self, data, **_):
         if not data:
             raise ValidationError("Change at least one of role, communities, active, email.")
+
+
+class PasswordIn(StrictSchema):
+    password = fields.Str(validate=validate.Length(min=10, max=1024),
+                          metadata={"description": "The new password; omitted (not for your own): one is generated."})
+    current_password = fields.Str(validate=validate.Length(min=1, max=1024),
+                                  metadata={"description": "Your present password: needed to change your own."})
+
+
+class PasswordOut(Schema):
+    sessions_revoked = fields.Int(metadata={"description": "Sign-ins taken back (all of the person's)."})
+    password = fields.Str(metadata={"description": "Only when generated; shown this once."})
+
+
+class SignedOutEverywhere(Schema):
+    sessions_revoked = fields.Int()
 
 
 class StaffFilter(PageArgs):
@@ -185,10 +211,66 @@ def change_staff(body, staff_id: str):
             # What lies outside the caller's scope is not theirs to take away.
             kept = () if scope is None else tuple(c for c in target["communities"] if c not in scope)
             wanted = tuple(wanted) + kept
-        people.update_staff(connection, staff_id, role=body.get("role"), communities=wanted,
-                            active=body.get("active"))
+        revoked = people.update_staff(connection, staff_id, role=body.get("role"), communities=wanted,
+                                      active=body.get("active"), now=now())
+        if revoked:
+            log.info("staff sessions revoked", extra={"staff_id": staff_id, "by": g.staff.sub, "sessions": revoked})
         if "email" in body:
             staff_accounts.set_email(connection, staff_id, body["email"])
             log.info("staff email changed", extra={"staff_id": staff_id, "by": g.staff.sub,
                                                    "cleared": body["email"] is None})
         return _as_seen(people.staff_record(connection, staff_id))
+
+
+def _may_manage_sign_ins(connection, staff_id: str) -> dict:
+    """The staff member, if the caller is them or may change their record (else 404/403)."""
+    target = _staff_or_404(connection, staff_id)
+    if staff_id != g.staff.sub:
+        if g.staff.role not in MANAGING_ROLES:
+            abort(403, message="Your role may not do this.")
+        _appoint_check(target["role"], None)
+    return target
+
+
+@blp.post("/staff/<staff_id>/sign-out")
+@require_staff()
+@blp.response(200, SignedOutEverywhere)
+def sign_out_everywhere(staff_id: str):
+    """Revoke every sign-in of this staff member: no more access tokens are handed out on them, and those
+    already out lapse within STAFF_TOKEN_MINUTES. Yourself, or someone whose record you may change."""
+    with engine().begin() as connection:
+        _may_manage_sign_ins(connection, staff_id)
+        revoked = people.sessions.revoke_all(connection, staff_id, now(), "signed_out_everywhere")
+    log.info("staff signed out everywhere", extra={"staff_id": staff_id, "by": g.staff.sub, "sessions": revoked})
+    return {"sessions_revoked": revoked}
+
+
+@blp.post("/staff/<staff_id>/password")
+@require_staff()
+@blp.arguments(PasswordIn)
+@blp.response(200, PasswordOut)
+def change_password(body, staff_id: str):
+    """Set a new password and revoke every sign-in of this staff member. Your own: give `current_password`
+    and `password` (a wrong current password counts as a failed sign-in). Someone whose record you may
+    change: `password`, or nothing to have one generated (shown once)."""
+    own = staff_id == g.staff.sub
+    if own and ("password" not in body or "current_password" not in body):
+        abort(422, message="Give your current password and the new one.",
+              errors={name: ["Missing data for required field."] for name in ("password", "current_password")
+                      if name not in body})
+    password = body.get("password") or people.new_password()
+    with engine().begin() as connection:
+        target = _may_manage_sign_ins(connection, staff_id)
+        if own:
+            failures, username = failed_sign_ins(), target["username"]
+            wait = failures.locked_for(username)
+            if wait:
+                raise TooManyRequests("Too many failed sign-ins; try again later.", retry_after=int(wait) + 1)
+            if not people.password_matches(connection, staff_id, body["current_password"]):
+                failures.failed(username)
+                abort(422, message="The current password is wrong.",
+                      errors={"current_password": ["Wrong password."]})
+            failures.succeeded(username)
+        revoked = people.set_password(connection, staff_id, password, now())
+    log.info("staff password changed", extra={"staff_id": staff_id, "by": g.staff.sub, "sessions": revoked})
+    return {"sessions_revoked": revoked, **({} if "password" in body else {"password": password})}

@@ -5,6 +5,7 @@ to a group by rule (prior-year arrears, hard cases for the manager, the rest to 
 group) and, within the group, to the active member holding the fewest open cases. Every change of
 hands is a row in case_assignments: the history a ranking or a dispute can be read from.
 """
+from services.cases.people import sessions
 from services.cases.people.assignment import (
     HARD_FROM_STAGE,
     Assignment,
@@ -32,6 +33,8 @@ from services.cases.people.staff_accounts import (
     create_staff,
     new_password,
     normalise_username,
+    password_matches,
+    set_password,
     staff_page,
     staff_record,
     unknown_communities,
@@ -44,5 +47,5 @@ __all__ = [
     "CaseClosed", "FailedSignIns", "GroupNameTaken", "NewStaff", "NotInCommunity", "PeopleRefused", "SignedIn",
     "UsernameTaken", "assignment_history", "auto_assign", "communities_of", "create_group", "create_staff",
     "group_kind_for", "group_row", "groups_of", "new_password", "normalise_username", "open_loads", "reassign",
-    "set_members", "sign_in", "staff_page", "staff_record", "unknown_communities", "update_staff", "working_in",
+    "password_matches", "sessions", "set_members", "set_password", "sign_in", "staff_page", "staff_record", "unknown_communities", "update_staff", "working_in",
 ]

@@ -5,13 +5,14 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from services.cases.people.refusals import PeopleRefused, UsernameTaken
+from services.cases.people.revocation import revoke_all
 from services.cases.tables import communities, staff, staff_communities
 from shared.auth import ROLES
 
@@ -108,13 +109,40 @@ def staff_page(connection: Connection, scope: tuple[str, ...] | None, args: dict
 
 
 def update_staff(connection: Connection, staff_id: str, *, role: str | None = None,
-                 communities: tuple[str, ...] | None = None, active: bool | None = None) -> None:
+                 communities: tuple[str, ...] | None = None, active: bool | None = None,
+                 now: datetime | None = None) -> int:
+    """Change a role, communities or active flag. A deactivation, or a role or communities that differ
+    from before, revokes all the person's sessions in this transaction; returns how many."""
+    before = connection.execute(select(staff.c.role, staff.c.active).where(staff.c.id == staff_id)).first()
+    reasons = []
+    if before is not None:
+        if active is False and before.active:
+            reasons.append("deactivated")
+        if role is not None and role != before.role:
+            reasons.append("role_changed")
+        if communities is not None and set(communities) != set(communities_of(connection, staff_id)):
+            reasons.append("communities_changed")
     changes = {k: v for k, v in {"role": role, "active": active}.items() if v is not None}
     if changes:
         connection.execute(update(staff).where(staff.c.id == staff_id).values(**changes))
     if communities is not None:
         connection.execute(delete(staff_communities).where(staff_communities.c.staff_id == staff_id))
         _set_communities(connection, staff_id, communities)
+    if not reasons:
+        return 0
+    return revoke_all(connection, staff_id, now or datetime.now(UTC), reasons[0])
+
+
+def set_password(connection: Connection, staff_id: str, password: str, now: datetime | None = None) -> int:
+    """Replace a staff member's password and revoke all their sessions; returns how many."""
+    connection.execute(update(staff).where(staff.c.id == staff_id).values(
+        password_hash=generate_password_hash(password)))
+    return revoke_all(connection, staff_id, now or datetime.now(UTC), "password_changed")
+
+
+def password_matches(connection: Connection, staff_id: str, password: str) -> bool:
+    stored = connection.execute(select(staff.c.password_hash).where(staff.c.id == staff_id)).scalar_one_or_none()
+    return stored is not None and check_password_hash(stored, password)
 
 
 def set_email(connection: Connection, staff_id: str, email: str | None) -> None:
