@@ -113,14 +113,20 @@ def _understood(connection, body: str, received_at: datetime, channel: str | Non
                 sender: str | None = None) -> dict:
     """The intent fields of owner.replied; none if the reply could not be read (staff still see it).
 
-    Dates are read in the sender's community timezone when the directory knows the sender. A
+    Dates are read in the sender's community timezone when the directory knows the sender; the
+    directory is asked only when the reply names something like a day (most replies do not). A
     question (or a reply we could not otherwise read) that an FAQ entry answers well enough names
-    that entry, and is a question. Runs inside the accepting transaction: if the store fails,
-    the whole delivery answers 503 and the provider retries it.
+    that entry, and is a question. Runs on the accepting connection: if the store fails, the whole
+    delivery answers 503 and the provider retries it.
     """
-    place = place_of(connection, channel, sender) if channel and sender else SenderPlace()
+    def timezone() -> str:
+        place = place_of(connection, channel, sender) if channel and sender else SenderPlace()
+        return place.timezone
+
     try:
-        reading = read_reply(body, received_at, place.timezone)
+        reading = read_reply(body, received_at, timezone)
+    except SQLAlchemyError:
+        raise  # the store is down: 503, and the provider retries
     except Exception:  # a reader bug must not lose the owner's message
         log.exception("could not read an inbound reply")
         return {}

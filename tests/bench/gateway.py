@@ -41,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "bench-secret"
 TOKEN = "bench-twilio-token"
 ACCOUNT = "AC" + "b" * 32
+# What owners text back, in turn: an acknowledgement, a dated promise (the directory is asked for
+# the sender's timezone), a complaint, and a question (matched against the FAQ).
+REPLIES = ["好的，知道了", "这个月手头紧，我下周五交", "电梯坏了一个月了，修好再交", "物业费包括哪些服务？"]
 
 
 def free_port() -> int:
@@ -57,8 +60,9 @@ def run(results: list[Measurement], amqp_url: str) -> None:
         workdir = Path(tmp)
         gateway_port, bare_port = free_port(), free_port()
         env = _gateway_env(amqp_url, database, workdir, gateway_port)
-        subprocess.run([sys.executable, "-m", "services.gateway", "migrate"], env=env, cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        for command in ("migrate", "demo"):  # demo: the starter FAQ (收费答客问) the questions are matched to
+            subprocess.run([sys.executable, "-m", "services.gateway", command], env=env, cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
         # Enough distinct messages that wrk never repeats one (a repeat is a cheap dedupe hit).
         budget = setting("BENCH_WEBHOOK_REQUESTS", 4000 * seconds)
         public = f"http://127.0.0.1:{gateway_port}"
@@ -72,9 +76,9 @@ def run(results: list[Measurement], amqp_url: str) -> None:
             _wait_up(f"{public}/readyz")
             for number in range(1, rounds + 1):
                 warm = workdir / f"warm{number}.txt"
-                wrk.write_signed_inbound(warm, 2000, public, TOKEN, ACCOUNT)
+                wrk.write_signed_inbound(warm, 2000, public, TOKEN, ACCOUNT, REPLIES)
                 main = workdir / f"round{number}.txt"
-                wrk.write_signed_inbound(main, budget, public, TOKEN, ACCOUNT)
+                wrk.write_signed_inbound(main, budget, public, TOKEN, ACCOUNT, REPLIES)
                 wrk.run_wrk(f"http://127.0.0.1:{bare_port}", warm, 2)
                 bare = wrk.run_wrk(f"http://127.0.0.1:{bare_port}", main, seconds)
                 results.append(Measurement("W", f"bare Flask webhook, same gunicorn (p50 {bare.p50_ms:.1f} ms, "

@@ -64,15 +64,16 @@ def require_wrk() -> str:
 
 
 def write_signed_inbound(path: Path, count: int, public_url: str, auth_token: str, account_sid: str,
-                         body_text: str = "好的，知道了", senders: list[str] | None = None) -> None:
-    """`count` distinct signed inbound-SMS webhooks for POST /webhooks/twilio/sms."""
+                         body_text: str | list[str] = "好的，知道了", senders: list[str] | None = None) -> None:
+    """`count` distinct signed inbound-SMS webhooks for POST /webhooks/twilio/sms (bodies taken in turn)."""
+    bodies = [body_text] if isinstance(body_text, str) else body_text
     validator = RequestValidator(auth_token)
     url = public_url.rstrip("/") + "/webhooks/twilio/sms"
     with path.open("w", encoding="utf-8") as out:
         for n in range(count):
             sender = senders[n % len(senders)] if senders else f"+86139{n % 100_000_000:08d}"
             params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": account_sid, "From": sender,
-                      "To": "+15005550006", "Body": body_text, "NumMedia": "0",
+                      "To": "+15005550006", "Body": bodies[n % len(bodies)], "NumMedia": "0",
                       "SmsStatus": "received", "ApiVersion": "2010-04-01"}
             signature = validator.compute_signature(url, params)
             out.write(f"{signature}\t{uuid.uuid4()}\t{urlencode(params)}\n")

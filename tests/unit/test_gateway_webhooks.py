@@ -178,3 +178,17 @@ def test_an_oversized_webhook_is_refused_with_413(app, client, path):
 
 def test_healthz_answers_200(client):
     assert client.get("/healthz").status_code == 200
+
+
+def test_the_directory_is_asked_only_for_a_reply_that_names_a_day(app, client, monkeypatch):
+    import services.gateway.webhooks as webhooks
+
+    asked = []
+    real = webhooks.place_of
+    monkeypatch.setattr(webhooks, "place_of", lambda *args: asked.append(args[1:]) or real(*args))
+
+    assert signed_post(client, INBOUND, inbound_sms(body="好的，知道了")).status_code == 200
+    assert asked == []
+    assert signed_post(client, INBOUND, inbound_sms(body="我下周五交")).status_code == 200
+    assert asked == [("sms", "+8613800138001")]
+    assert [e.payload["intent"] for e in outbox_events(app)] == ["unknown", "promise_to_pay"]

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from services.gateway.faq.entries import FaqEntry
 from services.gateway.faq.similarity import features, similarity
 
 DEFAULT_THRESHOLD = 0.5  # below this, the question goes to the staff inbox instead
+# The FAQ's own questions are compared with every owner's question: their features are worked
+# out once (an edited question is a new string, so it is never served stale).
+_question_features = lru_cache(maxsize=4096)(features)
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ def best_match(text: str, entries: list[FaqEntry]) -> FaqMatch | None:
     best: FaqMatch | None = None
     for entry in entries:
         for question in entry.questions:
-            score = similarity(asked, features(question))
+            score = similarity(asked, _question_features(question))
             if score > 0 and (best is None or score > best.score):
                 best = FaqMatch(entry, round(score, 4), question)
     return best

@@ -21,6 +21,7 @@ Precedence (the first that holds wins), and why:
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -41,11 +42,17 @@ class Reading:
     language: str = "zh-CN"
 
 
-def read_reply(text: str, received_at: datetime, timezone: str) -> Reading:
-    """What `text`, received at `received_at`, means; days are counted in `timezone`."""
+def read_reply(text: str, received_at: datetime, timezone: str | Callable[[], str]) -> Reading:
+    """What `text`, received at `received_at`, means; days are counted in `timezone`.
+
+    `timezone` may be a function, called only if the reply names something like a day.
+    """
     if received_at.tzinfo is None:
         raise ValueError("received_at must carry its UTC offset")
-    today = received_at.astimezone(ZoneInfo(timezone)).date()
+
+    def today() -> date:
+        return received_at.astimezone(ZoneInfo(timezone() if callable(timezone) else timezone)).date()
+
     clean = normalise(text)
     language = language_of(clean)
     named = find_day(clean, today)
