@@ -1,6 +1,7 @@
 """Throwaway broker vhosts and databases for integration tests, e2e tests and benchmarks."""
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import uuid
@@ -65,3 +66,36 @@ def postgres_database():
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_TEMPLATES: dict[str, str] = {}  # service -> name of a database its migrations built, once per run
+
+
+def _admin(statement: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(statement)
+
+
+def _migrated_template(service: str) -> str:
+    """A database the service's Alembic migrations built on this PostgreSQL, dropped at exit."""
+    if service not in _TEMPLATES:
+        from shared.migrations import upgrade
+
+        name = unique(f"test_template_{service}")
+        _admin(f'CREATE DATABASE "{name}"')
+        atexit.register(_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        upgrade(ROOT / "services" / service / "migrations", POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+        _TEMPLATES[service] = name
+    return _TEMPLATES[service]
+
+
+def migrate_postgres(service: str, url: str) -> None:
+    """Bring the fresh database at `url` (nobody connected) to `service`'s newest schema.
+
+    The migrations run once per test run, into a template; the database is recreated, same name,
+    as a copy of it (CREATE DATABASE ... TEMPLATE), which is much faster than migrating each time.
+    """
+    template = _migrated_template(service)
+    name = url.rsplit("/", 1)[1]
+    _admin(f'DROP DATABASE "{name}"')
+    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')

@@ -56,8 +56,14 @@ def _databases(transport: str, tmp_path, rabbit_url_factory, postgres_ready_chec
                "NOTIFIER_DATABASE_URL": notifier, "GATEWAY_DATABASE_URL": gateway}
 
 
-@pytest.fixture(scope="module", params=["embedded", "rabbitmq"])
+@pytest.fixture(scope="session", params=["embedded", "rabbitmq"])
 def running(request, tmp_path_factory):
+    """The whole system on one transport, shared by every e2e test that needs it.
+
+    Started once per transport per run (each start migrates three databases and boots six
+    processes). The tests that share it never meet: each works on its own fresh owner (phone
+    number) and case, and reads back only what belongs to them.
+    """
     transport = request.param
     tmp_path = tmp_path_factory.mktemp(f"e2e-{transport}")
     with FakeTwilio() as twilio, FakeSendGrid() as sendgrid, _databases(

@@ -4,22 +4,20 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import Engine, func, insert, select
 
 from services.cases import domain, handlers
 from services.cases.tables import communities, outbox
 from shared.db import make_engine
-from shared.migrations import upgrade
+from tests import support
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMUNITY = "maple-court"
 TZ = "Asia/Shanghai"
 
 
 def migrated_cases_db(url: str) -> Engine:
-    upgrade(ROOT / "services" / "cases" / "migrations", url)
+    support.migrate_postgres("cases", url)
     engine = make_engine(url)
     now = datetime.now(UTC)
     with engine.begin() as connection:

@@ -26,8 +26,8 @@ from shared.db import make_engine
 from shared.dispatch import InboxDispatcher
 from shared.envelope import new_event
 from shared.messaging import EventPublisher, connect
-from shared.migrations import upgrade
 from shared.topology import Topology
+from tests import support
 from tests.integration.bus import running_consumer, wait_for
 from tests.unit.sqlite_services import ROOT, root_logging_kept, set_environment
 
@@ -44,7 +44,7 @@ def owner_replied():
 
 @pytest.fixture
 def database(postgres_url):
-    upgrade(ROOT / "services" / "cases" / "migrations", postgres_url)
+    support.migrate_postgres("cases", postgres_url)
     engine = make_engine(postgres_url)
     yield engine
     engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,13 +17,12 @@ from shared.db import make_engine
 from shared.dispatch import InboxDispatcher
 from shared.envelope import decode, new_event
 from shared.messaging import EventPublisher, connect
-from shared.migrations import upgrade
 from shared.topology import Topology
+from tests import support
 from tests.integration.bus import running_consumer, wait_for
 from tests.unit.sqlite_services import root_logging_kept, set_environment
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
-ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_URL = "http://gw.test"
 AUTH_TOKEN = "gateway-twilio-token"
 OWNER = "+8613800138001"
@@ -33,7 +31,7 @@ RECEIVED = datetime(2026, 3, 16, 1, 30, tzinfo=UTC)  # Monday in Shanghai, still
 
 @pytest.fixture
 def engine(postgres_url):
-    upgrade(ROOT / "services" / "gateway" / "migrations", postgres_url)
+    support.migrate_postgres("gateway", postgres_url)
     engine = make_engine(postgres_url)
     yield engine
     engine.dispose()

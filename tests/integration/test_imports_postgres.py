@@ -5,7 +5,6 @@ import csv
 import io
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -13,10 +12,10 @@ from sqlalchemy import func, select
 from services.cases.app import create_app
 from services.cases.tables import cases, ledger_entries, outbox, owner_contacts, owners, payments, units
 from shared.auth import issue_token
+from tests import support
 from tests.unit.sqlite_services import add_community, root_logging_kept, set_environment
 
 pytestmark = pytest.mark.postgres
-ROOT = Path(__file__).resolve().parents[2]
 COMMUNITIES = ("lakeside-garden", "river-view", "pine-court")
 OWNERS = 2500  # two fee periods each: 5,000 ledger rows
 NOW = datetime(2025, 3, 1, 4, 0, tzinfo=UTC)
@@ -50,9 +49,7 @@ def payments_csv(numbers: range, amount: str) -> bytes:
 
 @pytest.fixture
 def app(postgres_url, tmp_path, monkeypatch):
-    from shared.migrations import upgrade
-
-    upgrade(ROOT / "services" / "cases" / "migrations", postgres_url)
+    support.migrate_postgres("cases", postgres_url)
     set_environment(monkeypatch, CASES_DATABASE_URL=postgres_url, DATA_DIR=str(tmp_path))
     with root_logging_kept():
         app = create_app({"CASES_NOW": lambda: NOW})

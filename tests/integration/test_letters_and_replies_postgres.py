@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
 from services.notifier.app import create_app
-from shared.migrations import upgrade
+from tests import support
 from tests.unit.sqlite_services import root_logging_kept, set_environment
 from tests.unit.test_auto_replies import ask, row, texts_to
 from tests.unit.test_governor import COMMUNITY, at, worlds
@@ -15,13 +14,12 @@ from tests.unit.test_print_queue import SECRET, ask_letter, events, queued, staf
 from tests.unit.test_staff_mail import mails, report
 
 pytestmark = pytest.mark.postgres
-ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 12)
 
 
 @pytest.fixture
 def world_at(postgres_url, tmp_path):
-    upgrade(ROOT / "services" / "notifier" / "migrations", postgres_url)
+    support.migrate_postgres("notifier", postgres_url)
     with worlds(tmp_path, postgres_url) as build:
         yield build
 

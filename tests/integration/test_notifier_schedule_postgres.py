@@ -5,24 +5,22 @@ import json
 import threading
 from collections import Counter
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from services.notifier.bootstrap import bootstrap
 from shared.config import Settings
-from shared.migrations import upgrade
+from tests import support
 from tests.fakes.replies import Reply
 from tests.unit.test_governor import FAST, World, at, wall, worlds
 
 pytestmark = pytest.mark.postgres
-ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 12)
 
 
 @pytest.fixture
 def world(postgres_url, tmp_path):
-    upgrade(ROOT / "services" / "notifier" / "migrations", postgres_url)
+    support.migrate_postgres("notifier", postgres_url)
     with worlds(tmp_path, postgres_url) as build:
         yield build(at(DAY, "06:00"))
 

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from services.cases.reports import find_community, funnel, load_book, periodic_report, ranking
 from shared.db import make_engine
-from shared.migrations import upgrade
+from tests import support
 from tests.unit.report_builders import (
     COLLECTORS_ON_5_OCT,
     COMMUNITY,
@@ -25,12 +24,11 @@ from tests.unit.report_builders import (
 from tests.unit.sqlite_services import add_community
 
 pytestmark = pytest.mark.postgres
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def engine(postgres_url):
-    upgrade(ROOT / "services" / "cases" / "migrations", postgres_url)
+    support.migrate_postgres("cases", postgres_url)
     engine = make_engine(postgres_url)
     add_community(engine, COMMUNITY)
     add_community(engine, "river-view")

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+import shutil
+import sqlite3
+import tempfile
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, Table, func, select
@@ -31,11 +34,29 @@ def set_environment(monkeypatch, **values: str) -> None:
         monkeypatch.setenv(name, value)
 
 
+_MIGRATED: dict[str, Path] = {}  # service -> a SQLite file its migrations built, once per test run
+_TEMPLATES = tempfile.TemporaryDirectory(prefix="migrated-sqlite-")
+
+
 def migrated_database(tmp_path: Path, service: str) -> str:
-    """A SQLite URL for `service`'s database, brought to its newest schema."""
-    url = f"sqlite:///{tmp_path / service}.sqlite"
-    upgrade(ROOT / "services" / service / "migrations", url)
-    return url
+    """A SQLite URL for `service`'s database, brought to its newest schema.
+
+    The service's Alembic migrations run once per test run, into a template file; each test gets
+    its own byte-for-byte copy of it (what the migrations build, without paying for them per test).
+    """
+    target = tmp_path / f"{service}.sqlite"
+    if target.exists():  # already there (and maybe holding rows): migrate it in place, as ever
+        upgrade(ROOT / "services" / service / "migrations", f"sqlite:///{target}")
+        return f"sqlite:///{target}"
+    template = _MIGRATED.get(service)
+    if template is None:
+        template = Path(_TEMPLATES.name) / f"{service}.sqlite"
+        upgrade(ROOT / "services" / service / "migrations", f"sqlite:///{template}")
+        with closing(sqlite3.connect(template)) as connection:  # everything in the one file
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _MIGRATED[service] = template
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
 
 
 def row_count(engine: Engine, table: Table) -> int:

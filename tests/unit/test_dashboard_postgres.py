@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import threading
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,19 +14,18 @@ from services.cases.tables import outbox
 from shared.auth import Staff
 from shared.db import make_engine
 from shared.envelope import decode
-from shared.migrations import upgrade
+from tests import support
 from tests.unit.report_builders import COMMUNITY, EVENING, D, local
 from tests.unit.sqlite_services import add_community
 from tests.unit.test_dashboard import ELSEWHERE, seed
 from tests.unit.test_report_mail import MANAGERS
 
 pytestmark = pytest.mark.postgres
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def engine(postgres_url):
-    upgrade(ROOT / "services" / "cases" / "migrations", postgres_url)
+    support.migrate_postgres("cases", postgres_url)
     engine = make_engine(postgres_url)
     add_community(engine, COMMUNITY)
     add_community(engine, ELSEWHERE)
