@@ -147,3 +147,35 @@ def test_a_wrong_password_keeps_the_sign_in_form_with_a_message(page, cases_url)
 
     assert page.locator("#sign-in-error").text_content() == "用户名或密码错误"
     assert page.locator("#board").is_hidden()
+
+
+@pytest.mark.browser
+def test_the_dashboard_renews_its_short_token_and_its_sign_out_ends_the_sign_in(page, cases_url):
+    page.route("**/api/v1/ops/queues", lambda route: route.fulfill(status=404, body="{}"))
+    renewals, boards = [], []
+    page.on("request", lambda r: renewals.append(r.method) if r.url.endswith("/api/v1/auth/refresh") else None)
+    page.on("response", lambda r: boards.append(r.status) if "/api/v1/dashboard" in r.url else None)
+    sign_in(page, cases_url)
+    assert renewals == [] and boards == [200]
+
+    # The access token is refused (as an expired one would be): one renewal, and the request again.
+    page.evaluate("sessionStorage.setItem('dashboard.token', 'expired')")
+    page.reload()
+    page.wait_for_selector("body[data-drawn]")
+    assert renewals == ["POST"] and boards == [200, 401, 200]
+    assert page.evaluate("sessionStorage.getItem('dashboard.token')") != "expired"
+
+    # About to expire: renewed before the request, which then goes through at once.
+    page.evaluate("sessionStorage.setItem('dashboard.expires', String(Date.now() + 5000))")
+    page.reload()
+    page.wait_for_selector("body[data-drawn]")
+    assert renewals == ["POST", "POST"] and boards == [200, 401, 200, 200]
+
+    refresh_token = page.evaluate("sessionStorage.getItem('dashboard.refresh')")
+    with page.expect_response("**/api/v1/auth/sign-out") as signed_out:
+        page.click("#sign-out")
+    assert signed_out.value.status == 204 and page.locator("#sign-in").is_visible()
+    assert page.evaluate("[sessionStorage.getItem('dashboard.token'), sessionStorage.getItem('dashboard.refresh')]") \
+        == [None, None]
+    again = page.request.post(f"{cases_url}/api/v1/auth/refresh", data={"refresh_token": refresh_token})
+    assert again.status == 401

@@ -1,7 +1,12 @@
-/* The managers' dashboard: sign in, read /api/v1/dashboard, draw it; zh-CN and en. */
+/* The managers' dashboard: sign in, read /api/v1/dashboard, draw it; zh-CN and en.
+   The access token lasts minutes: it is renewed with the sign-in's refresh token shortly before it
+   expires, or once after a 401; both stay in this tab's sessionStorage. */
 (function () {
   "use strict";
-  var TOKEN = "dashboard.token", COMMUNITY = "dashboard.community", LANGUAGE = "dashboard.language";
+  var TOKEN = "dashboard.token", REFRESH = "dashboard.refresh", EXPIRES = "dashboard.expires",
+      COMMUNITY = "dashboard.community", LANGUAGE = "dashboard.language";
+  var EARLY_MS = 60 * 1000;  // renew this long before the access token expires
+  var renewing = null;  // the refresh in flight, shared by every request that needs it
   var messages = {}, data = null, queues = null;
   var language = localStorage.getItem(LANGUAGE) || "zh-CN";
 
@@ -211,12 +216,51 @@
     document.body.setAttribute("data-drawn", language);
   }
 
-  function authorised(path) {
+  function keep(body) {  // an access token (and, from a sign-in, the refresh token) from the API
+    sessionStorage.setItem(TOKEN, body.token);
+    sessionStorage.setItem(EXPIRES, String(Date.now() + body.expires_in * 1000));
+    if (body.refresh_token) sessionStorage.setItem(REFRESH, body.refresh_token);
+  }
+
+  function renew() {  // resolves true with a new access token, false when the sign-in has ended
+    var refreshToken = sessionStorage.getItem(REFRESH);
+    if (!refreshToken) return Promise.resolve(false);
+    if (!renewing) {
+      renewing = fetch("/api/v1/auth/refresh", {method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({refresh_token: refreshToken})
+      }).then(function (response) {
+        if (!response.ok) return false;
+        return response.json().then(function (body) { keep(body); return true; });
+      }).catch(function () { return false; }).then(function (renewed) { renewing = null; return renewed; });
+    }
+    return renewing;
+  }
+
+  function send(path) {
     return fetch(path, {headers: {"Authorization": "Bearer " + sessionStorage.getItem(TOKEN)}});
   }
 
+  function authorised(path) {
+    var soon = Number(sessionStorage.getItem(EXPIRES) || 0) - Date.now() < EARLY_MS;
+    return (soon ? renew() : Promise.resolve(true)).then(function () {
+      return send(path);
+    }).then(function (response) {
+      if (response.status !== 401) return response;
+      return renew().then(function (renewed) { return renewed ? send(path) : response; });
+    });
+  }
+
+  function signOut() {
+    var refreshToken = sessionStorage.getItem(REFRESH);
+    var ended = refreshToken ? fetch("/api/v1/auth/sign-out", {method: "POST",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify({refresh_token: refreshToken})
+    }).catch(function () { return null; }) : Promise.resolve(null);
+    showSignIn();
+    return ended;
+  }
+
   function showSignIn() {
-    sessionStorage.removeItem(TOKEN);
+    [TOKEN, REFRESH, EXPIRES].forEach(function (key) { sessionStorage.removeItem(key); });
     data = null;
     $("board").hidden = true;
     $("sign-out").hidden = true;
@@ -266,7 +310,7 @@
         return null;
       }
       return response.json().then(function (body) {
-        sessionStorage.setItem(TOKEN, body.token);
+        keep(body);
         form.password.value = "";
         return load();
       });
@@ -276,7 +320,7 @@
   function start() {
     var source = document.querySelector("script[data-messages]").getAttribute("data-messages");
     $("sign-in").addEventListener("submit", signIn);
-    $("sign-out").addEventListener("click", showSignIn);
+    $("sign-out").addEventListener("click", signOut);
     $("language").addEventListener("click", function () {
       language = language === "zh-CN" ? "en" : "zh-CN";
       localStorage.setItem(LANGUAGE, language);
@@ -289,7 +333,7 @@
     fetch(source).then(function (r) { return r.json(); }).then(function (catalogue) {
       messages = catalogue;
       translateStatic();
-      if (sessionStorage.getItem(TOKEN)) load(); else showSignIn();
+      if (sessionStorage.getItem(TOKEN) || sessionStorage.getItem(REFRESH)) load(); else showSignIn();
     });
   }
 
