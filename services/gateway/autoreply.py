@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 
+from flask import current_app, has_app_context
 from sqlalchemy import Connection
 
 from services.gateway.directory import place_of
@@ -35,12 +36,23 @@ def _kind_and_context(connection: Connection, reply: dict, locale: str) -> tuple
     if intent == "promise_to_pay" and reply.get("promised_date") is None:
         return "ask_date", locale, {}
     if reply.get("faq_entry_id"):
-        entry = find_entry(connection, reply["faq_entry_id"])
+        entry = _faq_entry(connection, reply["faq_entry_id"])
         if entry is None:  # deleted in the instant between reading the reply and storing it: no answer
             return None, locale, {}
         answer, answer_locale = entry.answer_in(locale)
         return "faq_answer", answer_locale, {"answer": answer, "faq_entry_id": entry.id}
     return _KIND_BY_INTENT.get(intent), locale, {}
+
+
+def _faq_entry(connection: Connection, entry_id: str):
+    """The entry the reply was matched to: from the web worker's FAQ copy it was matched against
+    (so the answer is the one that matched), or from the store outside a request."""
+    faq = current_app.extensions.get("gateway.faq") if has_app_context() else None
+    if faq is not None:
+        for entry in faq.entries(connection):
+            if entry.id == entry_id:
+                return entry
+    return find_entry(connection, entry_id)
 
 
 def _calls_for_an_answer(reply: dict) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
+from flask import g, has_request_context
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -76,7 +77,19 @@ PLACE_ON_POSTGRESQL = (
 
 
 def place_of(connection: Connection, channel: str, address: str) -> SenderPlace:
-    """The sender's community and its timezone; the default timezone when either is unknown."""
+    """The sender's community and its timezone; the default timezone when either is unknown.
+
+    Within one web request the directory is asked once per sender (reading the reply and choosing
+    the auto-reply's language both need it; only the gateway worker writes the directory).
+    """
+    memo = g.setdefault("sender_places", {}) if has_request_context() else {}
+    place = memo.get((channel, address))
+    if place is None:
+        place = memo[(channel, address)] = _look_up(connection, channel, address)
+    return place
+
+
+def _look_up(connection: Connection, channel: str, address: str) -> SenderPlace:
     key = address_key(_secret(), channel, address)
     if connection.dialect.name == "postgresql":
         row = connection.exec_driver_sql(PLACE_ON_POSTGRESQL, {"key": key}).first()

@@ -192,3 +192,21 @@ def test_the_directory_is_asked_only_for_a_reply_that_names_a_day(app, client, m
     assert signed_post(client, INBOUND, inbound_sms(body="我下周五交")).status_code == 200
     assert asked == [("sms", "+8613800138001")]
     assert [e.payload["intent"] for e in outbox_events(app)] == ["unknown", "promise_to_pay"]
+
+
+def test_within_one_request_the_directory_is_asked_once_per_sender(app, monkeypatch):
+    import services.gateway.directory as directory
+
+    asked = []
+    real = directory._look_up
+    monkeypatch.setattr(directory, "_look_up", lambda *args: asked.append(args[1:]) or real(*args))
+    engine = app.extensions["gateway.db"]
+    with engine.connect() as connection:
+        with app.test_request_context():
+            places = [directory.place_of(connection, "sms", "+8613800138001") for _ in range(2)]
+            directory.place_of(connection, "sms", "+8613800138002")
+        with app.test_request_context():
+            directory.place_of(connection, "sms", "+8613800138001")
+
+    assert places[0] == places[1]
+    assert asked == [("sms", "+8613800138001"), ("sms", "+8613800138002"), ("sms", "+8613800138001")]
