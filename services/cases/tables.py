@@ -139,6 +139,19 @@ case_messages = Table(
     Index("ix_case_messages_provider_id", "provider_message_id"),
 )
 
+# Every status reported for a message, as it was reported: case_messages keeps only the furthest
+# one, while a court (and the service centre) may ask when a letter or text was sent, delivered, read.
+case_message_statuses = Table(
+    "case_message_statuses", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", String(36), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(16)),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Index("ix_case_message_statuses_message", "notification_id", "channel"),
+)
+
 owner_replies = Table(
     "owner_replies", metadata,
     Column("id", String(36), primary_key=True),

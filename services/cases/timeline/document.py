@@ -23,7 +23,7 @@ LABELS = {
         "source": "来源", "issue_id": "问题编号", "category": "类别", "actor": "操作人", "description": "描述",
         "deadline_at": "处理期限", "receipt": "收据号", "unit": "房号", "staff": "员工", "group": "小组",
         "assigned_by": "分派人", "ended_at": "结束时间", "kind": "类型", "detail": "内容", "task": "任务",
-        "done_at": "完成时间",
+        "done_at": "完成时间", "history": "投递记录",
     },
     "en": {
         "title": "Collection case record", "case": "Case", "community": "Community", "owner": "Owner",
@@ -31,6 +31,7 @@ LABELS = {
         "amount_recovered": "Amount recovered", "status": "Status", "stage": "Current stage",
         "generated": "Exported at", "exported_by": "Exported by", "time": "Time", "event": "Event",
         "details": "Details", "day_only": "(day only)", "whole_amount": "the whole amount", "none": "Nothing recorded",
+        "history": "delivery history",
     },
 }
 VALUES = {
@@ -40,9 +41,14 @@ VALUES = {
         "broken": "未兑现", "replaced": "已被新承诺取代", "in_progress": "处理中", "resolved": "已解决",
         "sms": "短信", "email": "邮件", "letter": "信函", "staff": "员工", "form": "回复表",
         "due": "到期升级", "promise_broken": "承诺未兑现", "approval": "审批",
+        "queued": "排队中", "sending": "发送中", "sent": "已发送", "delivered": "已送达", "undelivered": "未送达",
+        "failed": "发送失败", "read": "已读", "processed": "已受理", "deferred": "延迟投递", "bounce": "退信",
+        "dropped": "未投递", "click": "已点击", "printed": "已打印", "posted": "已寄出",
     },
     "en": {},
 }
+# A message's own "open" is an email opened, not a case still open.
+DELIVERY_VALUES = {"zh-CN": {**VALUES["zh-CN"], "open": "已打开"}, "en": {}}
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="{{ locale }}"><head><meta charset="utf-8"><title>{{ t.title }} {{ case.id }}</title>
 <style>
@@ -82,6 +88,12 @@ def _words(locale: str) -> tuple[dict, dict]:
 def _shown(key: str, value, labels: dict, values: dict, names: dict) -> str:
     if value is None:
         return labels["whole_amount"] if key == "amount" else ""
+    if key == "history":  # each reported status, when it happened: "已发送 2026-10-01 09:30; 已送达 ..."
+        words = DELIVERY_VALUES["zh-CN"] if values is VALUES["zh-CN"] else {}
+        return "; ".join(" ".join(part for part in (words.get(step["status"], step["status"]),
+                                                     str(step["at"])[:16].replace("T", " "),
+                                                     step.get("error_code") or "") if part)
+                         for step in value)
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_shown(k, v, labels, values, names)}" for k, v in value.items() if v is not None)
     text = str(value)

@@ -5,6 +5,7 @@ from sqlalchemy import Connection, or_, select
 
 from services.cases.tables import (
     case_assignments,
+    case_message_statuses,
     case_messages,
     case_notes,
     cases,
@@ -44,10 +45,17 @@ def _stage_moves(clock: CommunityClock, moves) -> list[Entry]:
 
 
 def _messages(connection: Connection, clock: CommunityClock, case_id: str) -> list[Entry]:
-    m = case_messages.c
+    m, h = case_messages.c, case_message_statuses.c
+    history: dict[tuple[str, str], list[dict]] = {}
+    for row in _rows(connection, select(h.notification_id, h.channel, h.status, h.error_code, h.occurred_at)
+                     .join(case_messages, (m.notification_id == h.notification_id) & (m.channel == h.channel))
+                     .where(m.case_id == case_id).order_by(h.occurred_at, h.id)):
+        history.setdefault((row.notification_id, row.channel), []).append(
+            {"status": row.status, "at": row.occurred_at.astimezone(clock.zone), "error_code": row.error_code})
     return [clock.timed(row.updated_at, "message", channel=row.channel, address=row.address,
                         status=row.status, error_code=row.error_code, provider=row.provider,
-                        provider_message_id=row.provider_message_id, notification_id=row.notification_id)
+                        provider_message_id=row.provider_message_id, notification_id=row.notification_id,
+                        history=history.get((row.notification_id, row.channel), []))
             for row in _rows(connection, select(case_messages).where(m.case_id == case_id))]
 
 

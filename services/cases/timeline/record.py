@@ -40,6 +40,8 @@ def plain(value):
         return value.isoformat()
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
     return value
 
 
