@@ -152,11 +152,14 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
     return [admissions.get(index, Admission(None, version)) for index in range(len(gates))]
 
 
-# PostgreSQL: the gate's reads go out together in a pipeline (one round trip), statement by
-# statement in this order, each with its own snapshot (READ COMMITTED): the claim (row locks in
-# key order), then the owners' advisory locks, then the reads, which therefore see everything
-# committed before the locks were granted. Rows this transaction claims still have `sent_at`
-# NULL (a waiting row never has one), so the counts below cannot include them.
+# PostgreSQL: the gate's reads go out together in a pipeline (one round trip), in this order, each
+# statement with its own snapshot (READ COMMITTED): the claim (row locks in key order), then the
+# owners' advisory locks, then the reads, which therefore see everything committed before the
+# locks were granted. Rows this transaction claims still have `sent_at` NULL (a waiting row never
+# has one), so the counts below cannot include them. The reads are one statement (one snapshot)
+# and the admission with its ledger claim another: every statement in a pipeline is a wait on the
+# socket, and under 32 busy sending threads every wait is followed by a wait for the GIL, on the
+# path of every send.
 _PG_BATCH = "SELECT unnest(%(ids)s::text[]), unnest(%(channels)s::text[])"
 _PG_CLAIM = f"""
 UPDATE pending_sends SET status = 'sending', updated_at = %(now)s
@@ -168,23 +171,26 @@ RETURNING notification_id, channel"""
 _PG_LOCK_OWNERS = """
 SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(o) AS h FROM unnest(%(owners)s::text[]) AS o) AS locks
 ORDER BY h"""
-_PG_OPTED_OUT = """
-SELECT channel, address, source FROM suppressions
-WHERE (channel, address) IN (SELECT unnest(%(channels)s::text[]), unnest(%(addresses)s::text[])) AND suppressed"""
-_PG_HISTORY = """
-SELECT owner_id, channel, sent_at, notification_id FROM pending_sends
-WHERE owner_id = ANY(%(owners)s::text[]) AND status IN ('sending', 'sent', 'unknown') AND sent_at > %(week_start)s"""
-_PG_COUNTS = """
-SELECT d.community, d.day_start, (
+# What the gate weighs, one row each: (kind, a, b, c, moment, number).
+_PG_READS = """
+SELECT 'opted_out', channel, address, source, NULL::timestamptz, NULL::bigint FROM suppressions
+WHERE (channel, address) IN (SELECT unnest(%(s_channels)s::text[]), unnest(%(s_addresses)s::text[])) AND suppressed
+UNION ALL
+SELECT 'sent', owner_id, channel, notification_id, sent_at, NULL FROM pending_sends
+WHERE owner_id = ANY(%(owners)s::text[]) AND status IN ('sending', 'sent', 'unknown') AND sent_at > %(week_start)s
+UNION ALL
+SELECT 'community', d.community, NULL, NULL, d.day_start, (
     SELECT count(*) FROM pending_sends p WHERE p.community = d.community
        AND p.status IN ('sending', 'sent', 'unknown') AND p.sent_at >= d.day_start)
-FROM unnest(%(communities)s::text[], %(day_starts)s::timestamptz[]) AS d(community, day_start)"""
-_PG_WORDINGS = "SELECT count(*), max(updated_at) FROM template_overrides"
-_PG_ADMIT = f"""
-UPDATE pending_sends SET status = 'sending', reason = NULL, sent_at = %(now)s, attempts = attempts + 1,
-       updated_at = %(now)s
-WHERE (notification_id, channel) IN ({_PG_BATCH})"""
-_PG_LEDGER_CLAIM = """
+FROM unnest(%(communities)s::text[], %(day_starts)s::timestamptz[]) AS d(community, day_start)
+UNION ALL
+SELECT 'wordings', NULL, NULL, NULL, max(updated_at), count(*) FROM template_overrides"""
+# A data-modifying WITH runs to completion whether or not the INSERT reads it.
+_PG_ADMIT_AND_CLAIM = f"""
+WITH admitted AS (
+    UPDATE pending_sends SET status = 'sending', reason = NULL, sent_at = %(now)s, attempts = attempts + 1,
+           updated_at = %(now)s
+    WHERE (notification_id, channel) IN ({_PG_BATCH}))
 INSERT INTO send_ledger (notification_id, channel, case_id, owner_id, status, attempts, claimed_at, updated_at)
 SELECT unnest(%(ids)s::text[]), unnest(%(channels)s::text[]), unnest(%(cases)s::text[]),
        unnest(%(owners)s::text[]), 'claimed', 1, %(now)s, %(now)s
@@ -205,29 +211,31 @@ assert pending.COUNTED == ("sending", "sent", "unknown") and WAITING == ("pendin
 def _read_pipelined(connection: Connection, gates: Sequence[PendingSendGate], now: datetime):
     """Claim, lock and read for the whole group in one round trip (PostgreSQL)."""
     raw = connection.connection.driver_connection
-    ids, channels = [g.key.notification_id for g in gates], [g.key.channel for g in gates]
     owners = sorted({g.row.owner_id for g in gates})
     addresses = sorted({(g.row.channel, suppression.normalise(g.row.channel, g.row.address))
                         for g in gates if g.row.address is not None})
     counts = _Counts(gates)
     with raw.pipeline():
-        claim = raw.execute(_PG_CLAIM, {"ids": ids, "channels": channels, "now": now})
+        claim = raw.execute(_PG_CLAIM, {"ids": [g.key.notification_id for g in gates],
+                                        "channels": [g.key.channel for g in gates], "now": now})
         raw.execute(_PG_LOCK_OWNERS, {"owners": owners})
-        opted_out = raw.execute(_PG_OPTED_OUT, {"channels": [a for a, _ in addresses],
-                                                "addresses": [b for _, b in addresses]})
-        history = raw.execute(_PG_HISTORY, {"owners": owners,
-                                            "week_start": min(g.now for g in gates) - timedelta(days=7)})
-        communities = raw.execute(_PG_COUNTS, {"communities": [c for c, _ in counts.days],
-                                               "day_starts": [d for _, d in counts.days]})
-        wordings = raw.execute(_PG_WORDINGS)
+        reads = raw.execute(_PG_READS, {
+            "owners": owners, "s_channels": [a for a, _ in addresses], "s_addresses": [b for _, b in addresses],
+            "week_start": min(g.now for g in gates) - timedelta(days=7),
+            "communities": [c for c, _ in counts.days], "day_starts": [d for _, d in counts.days]})
     claimed = {tuple(r) for r in claim.fetchall()}
-    for owner_id, channel, sent_at, notification_id in history.fetchall():
-        if (notification_id, channel) not in claimed:
-            counts.sends[owner_id].append((channel, sent_at))
-    for community, day_start, count in communities.fetchall():
-        counts.community_today[(community, day_start)] = count
-    counts.wordings_seen = tuple(wordings.fetchone())
-    return claimed, {(c, a): source for c, a, source in opted_out.fetchall()}, counts
+    opted_out: dict[tuple[str, str], str] = {}
+    for kind, a, b, c, moment, number in reads.fetchall():
+        if kind == "sent":  # a: owner, b: channel, c: notification
+            if (c, b) not in claimed:
+                counts.sends[a].append((b, moment))
+        elif kind == "opted_out":  # a: channel, b: address, c: source
+            opted_out[(a, b)] = c
+        elif kind == "community":  # a: community, moment: its day's start
+            counts.community_today[(a, moment)] = number
+        else:  # wordings: as composer.wordings_version reads them
+            counts.wordings_seen = (number, moment)
+    return claimed, opted_out, counts
 
 
 def _opted_out(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate]
@@ -244,14 +252,10 @@ def _admit_and_claim(connection: Connection, sql: _Statements, gates: Sequence[P
                      now: datetime) -> list[PendingSendGate]:
     """Mark the admitted sends `sending` and claim them on the ledger; return those it already had."""
     if sql.postgres:
-        raw = connection.connection.driver_connection
-        ids, channels = [g.key.notification_id for g in gates], [g.key.channel for g in gates]
-        with raw.pipeline():  # both statements in one round trip
-            raw.execute(_PG_ADMIT, {"ids": ids, "channels": channels, "now": now})
-            claimed = raw.execute(_PG_LEDGER_CLAIM, {
-                "ids": ids, "channels": channels, "cases": [g.row.case_id for g in gates],
-                "owners": [g.row.owner_id for g in gates], "now": now})
-        rows = claimed.fetchall()
+        rows = connection.connection.driver_connection.execute(_PG_ADMIT_AND_CLAIM, {
+            "ids": [g.key.notification_id for g in gates], "channels": [g.key.channel for g in gates],
+            "cases": [g.row.case_id for g in gates], "owners": [g.row.owner_id for g in gates], "now": now,
+        }).fetchall()
     else:
         connection.execute(sql.admit, {**sql.keys(gates), "now": now})
         rows = connection.execute(

@@ -20,13 +20,17 @@ Result = TypeVar("Result")
 
 
 class _Slot:
-    __slots__ = ("item", "done", "result", "error")
+    """One caller's item; `wake` is set when its item is decided or when it is made a leader."""
+
+    __slots__ = ("item", "done", "result", "error", "lead", "wake")
 
     def __init__(self, item):
         self.item = item
         self.done = False
         self.result = None
         self.error: BaseException | None = None
+        self.lead = False
+        self.wake = threading.Event()
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -34,6 +38,9 @@ class GroupCommit(Generic[Item, Result]):
 
     No thread of its own: a caller that finds fewer than `lanes` transactions running becomes a
     leader, runs batches until its own item is done, then hands over to the next one waiting.
+    Each waiting caller is woken only for its own news (its item decided, or its turn to lead):
+    with 32 senders waiting, waking them all after every transaction would have them all
+    queue for the GIL just when the next leader needs it.
     """
 
     def __init__(self, engine: Engine, work: Callable[[Connection, list[Item]], list[Result]],
@@ -42,7 +49,7 @@ class GroupCommit(Generic[Item, Result]):
         self.work = work
         self.largest = largest
         self.lanes = lanes  # transactions that may run at once (each on its own connection)
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._waiting: list[_Slot] = []
         self._leaders = 0
         # Connections kept between transactions (one per lane) until release(): no checkout and
@@ -51,36 +58,43 @@ class GroupCommit(Generic[Item, Result]):
 
     def release(self) -> None:
         """Give the kept connections back to the pool (the dispatcher does at the end of each tick)."""
-        with self._changed:
+        with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
 
     def submit(self, item: Item) -> Result:
         slot = _Slot(item)
-        with self._changed:
+        with self._lock:
             self._waiting.append(slot)
-            while not slot.done and self._leaders >= self.lanes:
-                self._changed.wait()
-            if slot.done:
-                return self._outcome(slot)
-            self._leaders += 1
+            if self._leaders < self.lanes:
+                self._leaders += 1
+                slot.lead = True
+        while not slot.lead:  # until its item is decided, or it is its turn to lead
+            slot.wake.wait()
+            with self._lock:
+                slot.wake.clear()
+                if not slot.lead and slot.done:
+                    return self._outcome(slot)
         try:
             while True:
-                with self._changed:
+                with self._lock:
+                    slot.wake.clear()
                     if slot.done:
                         break
                     batch, self._waiting = self._waiting[:self.largest], self._waiting[self.largest:]
-                    if not batch:
-                        self._changed.wait()  # its item is in another leader's transaction
-                        continue
-                self._run(batch)
-                with self._changed:
-                    self._changed.notify_all()
+                if batch:
+                    self._run(batch)
+                else:
+                    slot.wake.wait()  # its item is in another leader's transaction
         finally:
-            with self._changed:
-                self._leaders -= 1  # the next caller still waiting leads
-                self._changed.notify_all()
+            with self._lock:  # the first caller still waiting (not leading already) leads next
+                following = next((s for s in self._waiting if not s.lead), None)
+                if following is None:
+                    self._leaders -= 1
+                else:
+                    following.lead = True
+                    following.wake.set()
         return self._outcome(slot)
 
     @staticmethod
@@ -92,20 +106,23 @@ class GroupCommit(Generic[Item, Result]):
     def _run(self, batch: list[_Slot]) -> None:
         if not batch:
             return
-        with self._changed:
+        with self._lock:
             connection = self._idle.pop() if self._idle else None
+        results = error = None
         try:
             connection = connection or self.engine.connect()
             with connection.begin():
                 results = self.work(connection, [s.item for s in batch])
         except BaseException as exc:  # every send of the batch hears it; none was decided
+            error = exc
+        _keep_or_close(connection, self._idle, self._lock)
+        with self._lock:
+            if error is None:
+                for s, result in zip(batch, results, strict=True):
+                    s.result = result
             for s in batch:
-                s.error, s.done = exc, True
-            _keep_or_close(connection, self._idle, self._changed)
-            return
-        _keep_or_close(connection, self._idle, self._changed)
-        for s, result in zip(batch, results, strict=True):
-            s.result, s.done = result, True
+                s.error, s.done = error, True
+                s.wake.set()
 
 
 def _keep_or_close(connection: Connection | None, idle: list, lock) -> None:
