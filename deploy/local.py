@@ -39,6 +39,7 @@ class LocalSystem:
     def migrate(self) -> None:
         for service in SERVICES:
             self.run("-m", f"services.{service}", "migrate")
+        self.run("-m", "shared.topology")  # the queues exist before six processes start using them
 
     def start(self) -> LocalSystem:
         for service in SERVICES:

@@ -132,4 +132,37 @@ class Topology:
             exchange(channel).declare()
         for queues in self.all_queues():
             for queue in queues.all:
-                queue(channel).declare()
+                _declare_queue(queue(channel))
+
+
+def _declare_queue(queue) -> None:
+    """Declare one queue. The embedded transport (kombu's SQLAlchemy one) creates a queue's row
+    without a lock, so two processes starting together can both try to insert it: the loser's
+    unique-key error means the queue exists now, and declaring it again finds it."""
+    for attempt in range(3):
+        try:
+            queue.declare()
+            return
+        except Exception as exc:
+            if attempt == 2 or "UNIQUE constraint failed: kombu_queue" not in str(exc):
+                raise
+            session = getattr(queue.channel, "session", None)
+            if session is not None:
+                session.rollback()  # kombu leaves its session in the failed transaction
+
+
+def main() -> None:
+    """`python -m shared.topology`: declare every exchange and queue on BROKER_URL (idempotent).
+
+    `make run` does this once before starting its processes, so that on the embedded broker they
+    find the queues already there instead of racing to create them."""
+    from shared.config import Settings
+    from shared.messaging import connect
+
+    settings = Settings.from_env()
+    with connect(settings.broker_url) as connection:
+        Topology(settings.broker_namespace).declare(connection)
+
+
+if __name__ == "__main__":
+    main()
