@@ -147,7 +147,7 @@ Property-fee collection is running.
   notifier  {system.url('notifier')}
   gateway   {system.url('gateway')}      (webhooks: /webhooks/twilio/sms, /webhooks/twilio/status)
 
-A staff token (admin, 12 h):
+A staff token (admin, good for {system.env.get("STAFF_TOKEN_MINUTES") or 15} minutes; `make token` prints a fresh one):
   export TOKEN={token}
 List the demo cases:
   curl -s -H "Authorization: Bearer $TOKEN" {system.url('cases')}/api/v1/cases
