@@ -25,8 +25,18 @@ def error_response(status: int, message: str | None = None, errors: dict | None 
         name = HTTPStatus(status).phrase
     except ValueError:
         name = "Error"
-    body = {"code": status, "status": name, "message": message or name, "errors": errors or {}}
+    body = {"code": status, "status": name, "message": message or name, "errors": _text_keys(errors or {})}
     return jsonify(body), status
+
+
+def _text_keys(errors):
+    """marshmallow keys a list's item errors by index (an int) beside "_schema" for the list itself;
+    JSON keys are text, and mixed int and str keys cannot even be sorted to be written."""
+    if isinstance(errors, dict):
+        return {str(key): _text_keys(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [_text_keys(item) for item in errors]
+    return errors
 
 
 def install_error_handlers(app: Flask) -> None:
@@ -65,6 +75,77 @@ def _as_dict(messages) -> dict:
         if location in _LOCATIONS and isinstance(inner, dict):
             return inner
     return messages
+
+
+NUL = "\x00"
+MAX_JSON_DEPTH = 64  # no request body of ours nests deeper; a deeper one is refused before anything walks it
+
+
+def install_input_guards(app: Flask) -> None:
+    """Refuse, in the one error shape, what no endpoint can take but a database would choke on.
+
+    A NUL character fits no name or id and PostgreSQL cannot store it in text (it would fail the
+    request with 500 mid-transaction): in the path it names nothing (404); in the query or a JSON
+    body it is a 422 naming the field. A JSON body nested past what Python's parser can take is
+    a 400. Webhooks keep their own checks (their bodies are the providers' formats, signed). A
+    body larger than the app's limit is left to the view that raised its own (imports).
+    """
+
+    @app.before_request
+    def refuse_unusable_input():
+        if NUL in request.path:
+            return error_response(404, "Nothing here: the path holds a NUL character.")
+        if request.path.startswith(WEBHOOK_PREFIX):
+            return None
+        bad = {name.replace(NUL, "\\0"): ["Must not contain a NUL character."]
+               for name, value in request.args.items(multi=True) if NUL in name or NUL in value}
+        if bad:
+            return error_response(422, "The query holds a NUL character.", bad)
+        limit = request.max_content_length
+        if request.is_json and request.content_length and (limit is None or request.content_length <= limit):
+            try:
+                body = request.get_json(silent=True)
+            except RecursionError:
+                return error_response(400, "The JSON body is nested too deeply.")
+            found = _unusable_json(body)
+            if found == "deep":
+                return error_response(400, "The JSON body is nested too deeply.")
+            if found is not None:
+                return error_response(422, "The request body is not valid.",
+                                      _nested(found, ["Must not contain a NUL character."]))
+        return None
+
+
+def _unusable_json(body):
+    """The path to the first string (or key) holding NUL, "deep" past MAX_JSON_DEPTH, else None.
+
+    Walked with a stack, not recursion, so a deep body cannot exhaust the interpreter's."""
+    stack = [((), body)]
+    while stack:
+        path, value = stack.pop()
+        if len(path) > MAX_JSON_DEPTH:
+            return "deep"
+        if isinstance(value, str):
+            if NUL in value:
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if NUL in key:
+                    return (*path, key.replace(NUL, "\\0"))
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, str(index)), item) for index, item in enumerate(value))
+    return None
+
+
+def _nested(path: tuple, messages: list) -> dict:
+    """("owner", "name") -> {"owner": {"name": messages}}, like marshmallow's nested errors."""
+    if not path:
+        return {"_schema": messages}
+    errors: dict | list = messages
+    for key in reversed(path):
+        errors = {key: errors}
+    return errors
 
 
 def install_correlation_id(app: Flask) -> None:
@@ -164,6 +245,7 @@ def service_app(import_name: str, service: str, settings, database_url: str, con
     install_error_handlers(app)
     install_correlation_id(app)
     install_request_metrics(app)
+    install_input_guards(app)
     app.register_blueprint(metrics_blueprint())
     app.register_blueprint(health_blueprint({
         "database": lambda: database_ready(engine),

@@ -7,7 +7,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from services.cases import domain
 from services.cases.ladder import STAGES
 from shared.events import ISSUE_CATEGORIES, LOCALES
-from shared.schemas import StrictSchema
+from shared.schemas import IN_CALENDAR, StrictSchema, page_field
 
 Money = fields.Decimal(as_string=True, places=2)
 
@@ -26,7 +26,7 @@ def e164(value: str) -> str:
 class OwnerIn(StrictSchema):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     phone = fields.Str(load_default=None, allow_none=True)
-    email = fields.Email(load_default=None, allow_none=True)
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=320))
     locale = fields.Str(load_default="zh-CN", validate=validate.OneOf(LOCALES))
     key_owner = fields.Bool(load_default=False)
 
@@ -51,7 +51,7 @@ class OpenCaseIn(StrictSchema):
     building = fields.Str(load_default="-", validate=validate.Length(min=1, max=32))
     unit_number = fields.Str(load_default="-", validate=validate.Length(min=1, max=32))
     fee_period = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
-    due_date = fields.Date(load_default=None, allow_none=True)
+    due_date = fields.Date(load_default=None, allow_none=True, validate=IN_CALENDAR)
 
     @post_load
     def make(self, data, **_):
@@ -93,9 +93,9 @@ class OwnerOut(Schema):
 
 
 class PromiseIn(StrictSchema):
-    promised_date = fields.Date(required=True)
+    promised_date = fields.Date(required=True, validate=IN_CALENDAR)
     amount = fields.Decimal(load_default=None, allow_none=True, places=2,
-                            validate=validate.Range(min=0, min_inclusive=False))
+                            validate=validate.Range(min=0, min_inclusive=False, max=10**9))
 
 
 class PromiseOut(Schema):
@@ -136,7 +136,7 @@ class CaseOut(Schema):
 
 
 class CaseFilter(StrictSchema):
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    page = page_field()
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
     status = fields.Str(load_default=None, validate=validate.OneOf(("open", "closed")))
     stage = fields.Str(load_default=None, validate=validate.OneOf(STAGES))
@@ -169,7 +169,8 @@ class IssueIn(StrictSchema):
     case_id = fields.Str(required=True)
     category = fields.Str(required=True, validate=validate.OneOf(ISSUE_CATEGORIES))
     description = fields.Str(required=True, validate=validate.Length(min=1, max=4000))
-    assignee_id = fields.Str(load_default=None, allow_none=True)
+    assignee_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=36),
+                             metadata={"description": "Active staff of the case's community."})
 
 
 class IssueStatusIn(StrictSchema):
@@ -195,7 +196,7 @@ class IssueOut(Schema):
 
 
 class IssueFilter(StrictSchema):
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    page = page_field()
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
     status = fields.Str(load_default=None, validate=validate.OneOf(("open", "in_progress", "resolved")))
     category = fields.Str(load_default=None, validate=validate.OneOf(ISSUE_CATEGORIES))

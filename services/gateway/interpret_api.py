@@ -1,35 +1,21 @@
 """Staff see how the gateway reads a reply: POST /api/v1/replies/interpret."""
 from __future__ import annotations
 
-from functools import cache
-from zoneinfo import available_timezones
-
 from flask import Blueprint, jsonify, request
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
 from services.gateway.intent import read_reply
 from shared.auth import require_staff
-from shared.schemas import StrictSchema
+from shared.schemas import IN_CALENDAR_AT, StrictSchema, known_timezone
 from shared.web import error_response
 
 bp = Blueprint("interpret", __name__, url_prefix="/api/v1/replies")
 
 
-@cache
-def _timezones() -> frozenset[str]:
-    # Checked against the list rather than by opening ZoneInfo(name): a name is never a path.
-    return frozenset(available_timezones())
-
-
-def _known_timezone(name: str) -> None:
-    if name not in _timezones():
-        raise ValidationError("Not an IANA timezone.")
-
-
 class InterpretIn(StrictSchema):
     text = fields.Str(required=True, validate=validate.Length(max=10_000))
-    received_at = fields.AwareDateTime(required=True)
-    timezone = fields.Str(required=True, validate=_known_timezone)
+    received_at = fields.AwareDateTime(required=True, validate=IN_CALENDAR_AT)
+    timezone = fields.Str(required=True, validate=known_timezone)
 
 
 @bp.post("/interpret")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_smorest import Api
 
+from shared.schemas import document_fields
 from shared.web import error_response
 
 API_SPEC = {
@@ -20,6 +21,7 @@ def register_api(app: Flask) -> Api:
         app.config.setdefault(key, value)
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "staffToken": {"type": "http", "scheme": "bearer"}}}})
+    document_fields(api)
     from services.cases.api import (
         assignments,
         auth,

@@ -6,26 +6,27 @@ from datetime import UTC, datetime
 
 from flask import g
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import insert, select
 
 from services.cases.api.common import engine, now
 from services.cases.campaign import progress
 from services.cases.tables import campaigns
+from services.cases.tables import communities as community_table
 from shared.auth import require_staff
-from shared.schemas import StrictSchema
+from shared.schemas import IN_CALENDAR, StrictSchema
 
 blp = Blueprint("campaigns", __name__, url_prefix="/api/v1/campaigns", description="Collection campaigns")
 
 
 class CampaignIn(StrictSchema):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
-    starts_on = fields.Date(required=True)
-    ends_on = fields.Date(required=True)
+    starts_on = fields.Date(required=True, validate=IN_CALENDAR)
+    ends_on = fields.Date(required=True, validate=IN_CALENDAR)
     sends_per_day = fields.Int(required=True, validate=validate.Range(min=1, max=3))
     target_recovery_rate = fields.Decimal(required=True, places=4, validate=validate.Range(min=0, max=1))
     communities = fields.List(fields.Str(validate=validate.Length(min=1, max=64)), required=True,
-                              validate=validate.Length(min=1))
+                              validate=validate.Length(min=1, max=1000))
 
     @validates_schema
     def _period(self, data, **_):
@@ -33,6 +34,11 @@ class CampaignIn(StrictSchema):
             raise ValidationError("ends before it starts", field_name="ends_on")
         if (data["ends_on"] - data["starts_on"]).days > 366:
             raise ValidationError("a campaign lasts at most a year", field_name="ends_on")
+
+    @validates("communities")
+    def _once_each(self, value, **_):
+        if len(set(value)) != len(value):
+            raise ValidationError("Name each community once.")
 
 
 class CampaignProgressOut(Schema):
@@ -75,6 +81,11 @@ def start_campaign(body):
         abort(403, message="Not your community.")
     campaign_id = str(uuid.uuid4())
     with engine().begin() as connection:
+        known = set(connection.execute(select(community_table.c.id)
+                                       .where(community_table.c.id.in_(body["communities"]))).scalars())
+        unknown = [c for c in body["communities"] if c not in known]
+        if unknown:
+            abort(422, message="Unknown community.", errors={"json": {"communities": [f"Unknown: {c}" for c in unknown]}})
         connection.execute(insert(campaigns).values(id=campaign_id, created_at=datetime.now(UTC), **body))
         return _out(connection, connection.execute(select(campaigns).where(campaigns.c.id == campaign_id)).one())
 

@@ -1,6 +1,8 @@
 """Cases: open one by hand, list, read with its messages and replies, approve, promise."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import g, url_for
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
@@ -27,6 +29,8 @@ from services.cases.tables import case_notes, cases
 from shared.auth import require_staff
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Collection cases")
+# A promise pauses reminders until its date: one further off than a year stops collection, not delays it.
+PROMISE_HORIZON_DAYS = 366
 
 
 def _case_or_404(connection, case_id: str):
@@ -83,9 +87,13 @@ def add_promise(body, case_id: str):
     """Record a promise to pay agreed with the owner (by phone, at the desk)."""
     with engine().begin() as connection:
         case = _case_or_404(connection, case_id)
+        today = community_today(connection, case.community)
+        if body["promised_date"] > today + timedelta(days=PROMISE_HORIZON_DAYS):
+            abort(422, message=f"A promise is for a day within {PROMISE_HORIZON_DAYS} days.",
+                  errors={"promised_date": [f"At most {PROMISE_HORIZON_DAYS} days ahead."]})
         try:
             promise_id = record_promise(connection, case_id, body["promised_date"], body.get("amount"),
-                                        "staff", community_today(connection, case.community))
+                                        "staff", today)
         except PromiseRefused as exc:
             abort(422, message=str(exc))
         return queries.promise(connection, promise_id)

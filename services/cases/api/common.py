@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 from sqlalchemy import Engine, select
 
 from services.cases.tables import communities
-from shared.schemas import StrictSchema
+from shared.schemas import StrictSchema, page_field
 
 
 def engine() -> Engine:
@@ -40,7 +40,7 @@ def require_community(community: str, missing_status: int = 404, message: str = 
 
 
 class PageArgs(StrictSchema):
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    page = page_field()
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
 
 

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields
 
 from services.cases import imports
 from services.cases.api.common import engine, now
+from services.cases.imports.reading import PROBLEMS
 from shared.auth import require_staff
 from shared.schemas import StrictSchema
 
@@ -96,7 +97,7 @@ def _import(kind: str, args: dict) -> imports.ImportReport:
     request.max_content_length = current_app.config.get("IMPORT_MAX_CONTENT_LENGTH",
                                                         IMPORT_MAX_CONTENT_LENGTH)
     try:
-        report = imports.run_import(engine(), kind, _rows(kind), now=now(), actor=g.staff.sub,
+        report = imports.run_import(engine(), kind, _without_nul(_rows(kind)), now=now(), actor=g.staff.sub,
                                     may_import=g.staff.can_see, **args)
     except imports.ImportRefused as exc:
         abort(422, message=str(exc), errors=exc.errors)
@@ -106,6 +107,17 @@ def _import(kind: str, args: dict) -> imports.ImportReport:
     if report.rows == 0:
         abort(422, message="The import has no rows.")
     return report
+
+
+def _without_nul(rows):
+    """A cell holding a NUL character makes its row bad (no name or amount has one, and PostgreSQL
+    cannot store it)."""
+    for line, row in rows:
+        bad = {name: ["Must not contain a NUL character."] for name, value in row.items()
+               if name != PROBLEMS and isinstance(value, str) and "\x00" in value}
+        if bad:
+            row = {**{k: v for k, v in row.items() if k not in bad}, PROBLEMS: {**bad, **row.get(PROBLEMS, {})}}
+        yield line, row
 
 
 def _rows(kind: str):

@@ -10,13 +10,13 @@ from services.cases import inbox
 from services.cases.api.common import engine, now, page_of, require_community, visible_communities
 from services.cases.tables import staff_inbox
 from shared.auth import require_staff
-from shared.schemas import StrictSchema
+from shared.schemas import StrictSchema, page_field
 
 blp = Blueprint("inbox", __name__, url_prefix="/api/v1/inbox", description="Owners' unanswered questions")
 
 
 class InboxFilter(StrictSchema):
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    page = page_field()
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
     status = fields.Str(load_default="open", validate=validate.OneOf(inbox.STATUSES))
     community = fields.Str(load_default=None)

@@ -5,7 +5,7 @@ from flask import g
 from flask_smorest import Blueprint, abort
 from sqlalchemy import func, select
 
-from services.cases import owner_issue
+from services.cases import owner_issue, people
 from services.cases.api.common import (
     community_today,
     engine,
@@ -39,6 +39,10 @@ def open_issue(body):
         case = connection.execute(select(cases).where(cases.c.id == body["case_id"])).first()
         if case is None or not g.staff.can_see(case.community):
             abort(422, message="No such case.", errors={"json": {"case_id": ["No such case."]}})
+        assignee = body.get("assignee_id")
+        if assignee and not people.working_in(connection, case.community, [assignee], active_only=True):
+            abort(422, message="The assignee is not active staff of the case's community.",
+                  errors={"json": {"assignee_id": ["Not active staff of the case's community."]}})
         issue_id = owner_issue.open_issue(
             connection, owner_id=case.owner_id, community=case.community, case_id=case.id,
             category=body["category"], description=body["description"], source="staff",

@@ -21,7 +21,7 @@ from shared.queue_watch import (
     load_health_rules,
     watch,
 )
-from shared.schemas import StrictSchema
+from shared.schemas import JsonBool, StrictSchema
 from shared.web import METRICS_COLLECTORS
 
 blp = Blueprint("ops", __name__, url_prefix="/api/v1/ops", description="Queues, alerts and dead letters (ops)")
@@ -84,7 +84,7 @@ class ListArgs(StrictSchema):
 
 class ReplayIn(StrictSchema):
     message_id = fields.Str(validate=validate.Length(min=1, max=64))
-    all = fields.Bool()
+    all = JsonBool()
 
     @validates_schema
     def _one_or_all(self, data, **_):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from shared.schemas import StrictSchema
+from shared.schemas import IN_CALENDAR, StrictSchema
 
 FORMAT = fields.Str(load_default="json", validate=validate.OneOf(("json", "csv")))
 Money = fields.Decimal(as_string=True, places=2)
@@ -12,7 +12,8 @@ Rate = fields.Decimal(as_string=True, places=4, allow_none=True)
 
 class DayArgs(StrictSchema):
     community = fields.Str(required=True, validate=validate.Length(min=1, max=64))
-    date = fields.Date(load_default=None, metadata={"description": "Default: the community's today."})
+    date = fields.Date(load_default=None, validate=IN_CALENDAR,
+                       metadata={"description": "Default: the community's today."})
     format = FORMAT
 
 
@@ -23,15 +24,18 @@ class RankingArgs(DayArgs):
 
 class FunnelArgs(StrictSchema):
     community = fields.Str(required=True, validate=validate.Length(min=1, max=64))
-    since = fields.Date(load_default=None, metadata={"description": "Default: 29 days before `until`."})
-    until = fields.Date(load_default=None, metadata={"description": "Default: the community's today."})
+    since = fields.Date(load_default=None, validate=IN_CALENDAR,
+                        metadata={"description": "Default: 29 days before `until`."})
+    until = fields.Date(load_default=None, validate=IN_CALENDAR,
+                        metadata={"description": "Default: the community's today."})
     format = FORMAT
 
 
 class PeriodicArgs(StrictSchema):
     community = fields.Str(required=True, validate=validate.Length(min=1, max=64))
     days = fields.Int(load_default=3, validate=validate.Range(min=1, max=92))
-    until = fields.Date(load_default=None, metadata={"description": "Last day; default: the community's today."})
+    until = fields.Date(load_default=None, validate=IN_CALENDAR,
+                        metadata={"description": "Last day; default: the community's today."})
     format = FORMAT
 
 

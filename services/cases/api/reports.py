@@ -31,6 +31,13 @@ blp = Blueprint("reports", __name__, url_prefix="/api/v1", description="Reports"
 MAX_SPAN_DAYS = 366
 
 
+def csv_too(schema) -> dict:
+    """`?format=csv` answers the same figures as text/csv: documented beside the JSON."""
+    content = {"application/json": {"schema": schema}, "text/csv": {"schema": {"type": "string"}}}
+    return {"responses": {"200": {"description": "OK", "content": content}}}
+
+
+
 def _community(connection, community_id: str) -> reports.Community:
     require_community(community_id, message="No such community.")
     found = reports.find_community(connection, community_id)
@@ -66,6 +73,7 @@ PROGRESS = ["recovered", "recovered_to_date", "arrears", "recovery_rate", "promi
 @require_staff()
 @blp.arguments(DayArgs, location="query", unknown=RAISE)
 @blp.response(200, DailyOut)
+@blp.doc(**csv_too(DailyOut))
 def daily(args):
     """Progress on one day: the community's, and each collector's."""
     with engine().connect() as connection:
@@ -87,6 +95,7 @@ def daily(args):
 @require_staff()
 @blp.arguments(RankingArgs, location="query", unknown=RAISE)
 @blp.response(200, RankingOut)
+@blp.doc(**csv_too(RankingOut))
 def ranking(args):
     """Collectors ranked by recovery rate, flagging those at the bottom `bottom` for `days` days running."""
     with engine().connect() as connection:
@@ -112,6 +121,7 @@ STAGE_COLUMNS = ["stage", "reached", "paid_in_time", "still_counting", "conversi
 @require_staff()
 @blp.arguments(FunnelArgs, location="query", unknown=RAISE)
 @blp.response(200, FunnelOut)
+@blp.doc(**csv_too(FunnelOut))
 def funnel(args):
     """For each ladder stage: cases that reached it in the period, and the share paid within 30 days."""
     with engine().connect() as connection:
@@ -132,6 +142,7 @@ def funnel(args):
 @require_staff()
 @blp.arguments(PeriodicArgs, location="query", unknown=RAISE)
 @blp.response(200, PeriodicOut)
+@blp.doc(**csv_too(PeriodicOut))
 def periodic(args):
     """The report for the meeting every few days (3 by default), each figure beside the period before."""
     with engine().connect() as connection:

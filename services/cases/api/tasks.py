@@ -10,14 +10,14 @@ from sqlalchemy import func, select, update
 from services.cases.api.common import engine, page_of, require_community, visible_communities
 from services.cases.tables import staff_tasks
 from shared.auth import require_staff
-from shared.schemas import StrictSchema
+from shared.schemas import StrictSchema, page_field
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Staff tasks")
 KINDS = ("reverify_contacts", "offer_instalments", "verify_payment")
 
 
 class TaskFilter(StrictSchema):
-    page = fields.Int(load_default=1, validate=validate.Range(min=1))
+    page = page_field()
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
     status = fields.Str(load_default="open", validate=validate.OneOf(("open", "done")))
     kind = fields.Str(load_default=None, validate=validate.OneOf(KINDS))
