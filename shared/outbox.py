@@ -147,20 +147,7 @@ class OutboxRelay:
         return max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.1) -> None:
-        """Relay until `stop` is set; a broker or database outage only pauses it.
-
-        Between passes it waits for the poll interval, or on PostgreSQL until a transaction
-        stages events (shared/outbox_wakeups.py), whichever comes first.
-        """
-        from shared.outbox_wakeups import Wakeups
-
-        wakeups = Wakeups(self.engine)
-        try:
-            self._relay_until(stop, poll_seconds, wakeups)
-        finally:
-            wakeups.close()
-
-    def _relay_until(self, stop: threading.Event, poll_seconds: float, wakeups) -> None:
+        """Relay until `stop` is set; a broker or database outage only pauses it."""
         measured = 0.0
         while not stop.is_set():
             if time.monotonic() - measured >= LAG_EVERY_SECONDS:  # the lag gauge, not on every poll
@@ -176,4 +163,4 @@ class OutboxRelay:
                 log.exception("outbox relay failed; will retry")
                 stop.wait(1.0)
                 continue
-            wakeups.wait(stop, poll_seconds)
+            stop.wait(poll_seconds)
