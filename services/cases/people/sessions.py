@@ -28,7 +28,7 @@ from services.cases.people.revocation import revoke_all
 from services.cases.people.staff_accounts import communities_of
 from services.cases.tables import staff, staff_sessions
 
-__all__ = ["Session", "digest", "open_session", "open_sessions", "refresh", "revoke_all", "sign_out"]
+__all__ = ["Session", "digest", "open_session", "refresh", "revoke_all", "sign_out"]
 KEPT_AFTER_EXPIRY = timedelta(days=30)  # an ended session's row, for who-was-signed-in-when questions
 
 
@@ -85,10 +85,3 @@ def sign_out(connection: Connection, refresh_token: str, now: datetime) -> bool:
         .where(staff_sessions.c.token_digest == digest(refresh_token), staff_sessions.c.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason="signed_out"))
     return result.rowcount == 1
-
-
-def open_sessions(connection: Connection, staff_id: str, now: datetime) -> int:
-    """How many sessions of this staff member could still be refreshed."""
-    return len(connection.execute(
-        select(staff_sessions.c.id).where(staff_sessions.c.staff_id == staff_id, staff_sessions.c.revoked_at.is_(None),
-                                          staff_sessions.c.expires_at > now)).all())
