@@ -64,7 +64,7 @@ def create_admin(settings, username: str, name: str) -> None:
     from datetime import UTC, datetime
 
     from services.cases import people
-    from shared.auth import TOKEN_MAX_AGE, issue_token
+    from shared.auth import issue_token
 
     password = people.new_password()
     engine = make_engine(settings.cases_database_url)
@@ -78,7 +78,7 @@ def create_admin(settings, username: str, name: str) -> None:
         engine.dispose()
     print(f"Created admin {people.normalise_username(username)} (id {staff_id}).")
     print(f"Password (shown only this once): {password}")
-    print(f"Token (valid {TOKEN_MAX_AGE // 3600} h): {issue_token(settings.secret_key, staff_id, 'admin')}")
+    print(f"Token (valid {settings.staff_token_minutes:g} min): {issue_token(settings.secret_key, staff_id, 'admin')}")
 
 
 def add_dead_letter_commands(commands) -> None:
