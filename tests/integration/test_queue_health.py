@@ -64,7 +64,7 @@ def until_report(rabbit_url, topology, predicate, rules: HealthRules | None = No
                              **options))
         return predicate(reports[-1])
 
-    wait_for(check, timeout=30, interval=1.0)
+    wait_for(check, timeout=30, interval=0.25)
     return reports[-1]
 
 
