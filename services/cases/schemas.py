@@ -61,10 +61,10 @@ class OpenCaseIn(StrictSchema):
 class MessageOut(Schema):
     notification_id = fields.Str()
     channel = fields.Str()
-    provider = fields.Str()
-    provider_message_id = fields.Str()
+    provider = fields.Str(allow_none=True)
+    provider_message_id = fields.Str(allow_none=True)
     status = fields.Str()
-    error_code = fields.Str()
+    error_code = fields.Str(allow_none=True)
     updated_at = fields.DateTime()
 
 
@@ -72,7 +72,7 @@ class ReplyOut(Schema):
     id = fields.Str()
     channel = fields.Str()
     body = fields.Str()
-    intent = fields.Str()
+    intent = fields.Str(allow_none=True)
     received_at = fields.DateTime()
 
 
@@ -102,10 +102,10 @@ class PromiseOut(Schema):
     id = fields.Str()
     case_id = fields.Str()
     promised_date = fields.Date()
-    amount = Money
+    amount = fields.Decimal(as_string=True, places=2, allow_none=True)
     source = fields.Str()
     status = fields.Str()
-    resolved_on = fields.Date()
+    resolved_on = fields.Date(allow_none=True)
 
 
 class StageMoveOut(Schema):

@@ -21,14 +21,14 @@ STAFF_IDS = fields.List(fields.Str(validate=validate.Length(min=1, max=36)), val
 class GroupIn(StrictSchema):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=100))
     kind = fields.Str(required=True, validate=validate.OneOf(people.GROUP_KINDS))
-    leader_id = fields.Str(load_default=None, allow_none=True)
+    leader_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=36))
     members = STAFF_IDS
 
 
 class MembersIn(StrictSchema):
     staff_ids = fields.List(fields.Str(validate=validate.Length(min=1, max=36)), required=True,
                             validate=validate.Length(max=200))
-    leader_id = fields.Str(load_default=None, allow_none=True)
+    leader_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=36))
 
 
 class MemberOut(Schema):
