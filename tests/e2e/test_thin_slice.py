@@ -42,6 +42,23 @@ def fresh_phone() -> str:
     return f"+86139{uuid.uuid4().int % 10**8:08d}"
 
 
+def settled_sends(running, quiet: float = 0.6, timeout: float = 20.0) -> int:
+    """How many messages Twilio has taken, once none has come for `quiet` seconds.
+
+    The system is shared by every e2e test on its transport: reminders and auto-replies that earlier
+    tests set off may still be on their way, and must not be counted as this test's sends.
+    """
+    deadline = time.monotonic() + timeout
+    count, since = len(running.twilio.requests), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Twilio kept receiving messages for {timeout}s")
+        time.sleep(0.05)
+        if len(running.twilio.requests) != count:
+            count, since = len(running.twilio.requests), time.monotonic()
+    return count
+
+
 def test_new_case_is_texted_and_emailed_and_shows_delivery(running):
     phone = fresh_phone()
     case = open_case(running, phone)
@@ -118,7 +135,7 @@ def test_unsigned_or_forged_webhook_is_refused_and_publishes_nothing(running, si
 )
 def test_bad_case_body_gets_a_clear_4xx_and_writes_nothing(running, data, content_type, status):
     before = requests.get(f"{running.url('cases')}/api/v1/cases", headers=running.auth, timeout=10).json()
-    sends_before = len(running.twilio.requests)
+    sends_before = settled_sends(running)
     response = requests.post(f"{running.url('cases')}/api/v1/cases", data=data.encode(),
                              headers={**running.auth, "Content-Type": content_type}, timeout=10)
     assert response.status_code == status
