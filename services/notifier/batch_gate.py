@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, String, any_, bindparam, func, not_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -103,14 +106,19 @@ def _statements(connection: Connection) -> _Statements:
     return _BUILT[postgres]
 
 
-def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[Admission]:
-    """Pass each send through its gate, in order, and claim the admitted ones on the ledger."""
+def admit_all(connection: Connection, gates: Sequence[PendingSendGate], own_transaction: bool = False
+              ) -> list[Admission]:
+    """Pass each send through its gate, in order, and claim the admitted ones on the ledger.
+
+    `own_transaction` (PostgreSQL, a connection in autocommit: see `admit_committed`): the
+    transaction is begun with the claim's statements and committed with the ledger claims.
+    """
     if not gates:
         return []
     sql = _statements(connection)
     now = max(g.now for g in gates)
     if sql.postgres:
-        claimed, opted_out, counts = _read_pipelined(connection, gates, now)
+        claimed, opted_out, counts = _read_pipelined(connection, gates, now, begin=own_transaction)
         taken = [g for g in gates if (g.key.notification_id, g.key.channel) in claimed]
     else:
         claimed = {tuple(r) for r in connection.execute(sql.claim, {**sql.keys(gates), "now": now})}
@@ -141,15 +149,49 @@ def admit_all(connection: Connection, gates: Sequence[PendingSendGate]) -> list[
             g.held = "deferred"
             metrics.record_deferral(verdict.reason)  # /metrics (ops)
         admissions[index] = Admission(g.held, version)
-    if admitted:
+    had = _admit_and_claim(connection, sql, admitted, now, commit=own_transaction) if admitted else []
+    if own_transaction and not admitted:
+        connection.connection.driver_connection.commit()
+    if had:
         position = {id(g): index for index, g in enumerate(gates)}
-        for g in _admit_and_claim(connection, sql, admitted, now):
-            claim = ledger.claim(connection, g.key.notification_id, g.key.channel, g.row.case_id, g.row.owner_id)
-            if not claim.granted:
-                g.settle(connection, claim.status, ALREADY_HANDLED)
-                g.held = claim.status
-                admissions[position[id(g)]] = Admission(claim.status, version)
+        with (connection.connection.driver_connection.transaction() if own_transaction else nullcontext()):
+            for g in had:
+                claim = ledger.claim(connection, g.key.notification_id, g.key.channel, g.row.case_id,
+                                     g.row.owner_id)
+                if not claim.granted:
+                    g.settle(connection, claim.status, ALREADY_HANDLED)
+                    g.held = claim.status
+                    admissions[position[id(g)]] = Admission(claim.status, version)
     return [admissions.get(index, Admission(None, version)) for index in range(len(gates))]
+
+
+def admit_committed(connection: Connection, gates: Sequence[PendingSendGate]) -> list[Admission]:
+    """`admit_all`, committed before it returns; for the dispatcher's group commit (`autocommitted`).
+
+    On PostgreSQL, with the connection in autocommit (see `autocommitted`), the transaction is
+    begun in the same request as the claim's statements and committed in the same request as
+    the ledger claims: two round trips instead of four (psycopg would begin with one of its own,
+    and the commit would be another). Each waiting send waits for them, and under 32 busy
+    sending threads every round trip is a wait for the GIL too. Anything else: `admit_all` in
+    the caller's transaction.
+    """
+    raw = connection.connection.driver_connection
+    if connection.dialect.name != "postgresql" or not raw.autocommit:
+        return admit_all(connection, gates)
+    try:
+        return admit_all(connection, gates, own_transaction=True)
+    except BaseException:
+        if raw.pgconn.transaction_status != TransactionStatus.IDLE:
+            # Every caller hears the failure and none calls its provider; a claim already committed
+            # (the rare follow-up for a send the ledger had failed) is recovered as interrupted.
+            raw.rollback()
+        raise
+
+
+def autocommitted(connection: Connection) -> None:
+    """Prepare a group commit's connection for `admit_committed` (PostgreSQL; others unchanged)."""
+    if connection.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 # PostgreSQL: the gate's reads go out together in a pipeline (one round trip), in this order, each
@@ -185,6 +227,9 @@ SELECT 'community', d.community, NULL, NULL, d.day_start, (
 FROM unnest(%(communities)s::text[], %(day_starts)s::timestamptz[]) AS d(community, day_start)
 UNION ALL
 SELECT 'wordings', NULL, NULL, NULL, max(updated_at), count(*) FROM template_overrides"""
+# The same three, begun in one request (client-side binding: psycopg quotes every value; each
+# statement of a request still takes its own snapshot).
+_PG_BEGIN_AND_READ = ";".join(("BEGIN", _PG_CLAIM, _PG_LOCK_OWNERS, _PG_READS))
 # A data-modifying WITH runs to completion whether or not the INSERT reads it.
 _PG_ADMIT_AND_CLAIM = f"""
 WITH admitted AS (
@@ -208,24 +253,32 @@ WHERE (notification_id, channel) IN ({_PG_BATCH})"""
 assert pending.COUNTED == ("sending", "sent", "unknown") and WAITING == ("pending", "deferred")
 
 
-def _read_pipelined(connection: Connection, gates: Sequence[PendingSendGate], now: datetime):
-    """Claim, lock and read for the whole group in one round trip (PostgreSQL)."""
+def _read_pipelined(connection: Connection, gates: Sequence[PendingSendGate], now: datetime,
+                    begin: bool = False):
+    """Claim, lock and read for the whole group in one round trip (PostgreSQL).
+
+    `begin`: the connection is in autocommit; BEGIN goes in the same request, ahead of them.
+    """
     raw = connection.connection.driver_connection
     owners = sorted({g.row.owner_id for g in gates})
     addresses = sorted({(g.row.channel, suppression.normalise(g.row.channel, g.row.address))
                         for g in gates if g.row.address is not None})
     counts = _Counts(gates)
-    with raw.pipeline():
-        claim = raw.execute(_PG_CLAIM, {"ids": [g.key.notification_id for g in gates],
-                                        "channels": [g.key.channel for g in gates], "now": now})
-        raw.execute(_PG_LOCK_OWNERS, {"owners": owners})
-        reads = raw.execute(_PG_READS, {
-            "owners": owners, "s_channels": [a for a, _ in addresses], "s_addresses": [b for _, b in addresses],
-            "week_start": min(g.now for g in gates) - timedelta(days=7),
-            "communities": [c for c, _ in counts.days], "day_starts": [d for _, d in counts.days]})
-    claimed = {tuple(r) for r in claim.fetchall()}
+    keys = {"ids": [g.key.notification_id for g in gates], "channels": [g.key.channel for g in gates], "now": now}
+    reading = {"owners": owners, "s_channels": [a for a, _ in addresses], "s_addresses": [b for _, b in addresses],
+               "week_start": min(g.now for g in gates) - timedelta(days=7),
+               "communities": [c for c, _ in counts.days], "day_starts": [d for _, d in counts.days]}
+    if begin:
+        _began, claim, _locks, reads = _requested(raw, _PG_BEGIN_AND_READ, {**keys, **reading})
+    else:
+        with raw.pipeline():
+            claim = raw.execute(_PG_CLAIM, keys)
+            raw.execute(_PG_LOCK_OWNERS, {"owners": owners})
+            reads = raw.execute(_PG_READS, reading)
+        claim, reads = claim.fetchall(), reads.fetchall()
+    claimed = {tuple(r) for r in claim}
     opted_out: dict[tuple[str, str], str] = {}
-    for kind, a, b, c, moment, number in reads.fetchall():
+    for kind, a, b, c, moment, number in reads:
         if kind == "sent":  # a: owner, b: channel, c: notification
             if (c, b) not in claimed:
                 counts.sends[a].append((b, moment))
@@ -236,6 +289,17 @@ def _read_pipelined(connection: Connection, gates: Sequence[PendingSendGate], no
         else:  # wordings: as composer.wordings_version reads them
             counts.wordings_seen = (number, moment)
     return claimed, opted_out, counts
+
+
+def _requested(raw: psycopg.Connection, sql: str, params: dict) -> list[list[tuple]]:
+    """Statements joined by `;` sent as one request (values bound by psycopg, quoted); each one's rows."""
+    with psycopg.ClientCursor(raw) as cursor:
+        cursor.execute(sql, params)
+        results = []
+        while True:
+            results.append(cursor.fetchall() if cursor.description is not None else [])
+            if not cursor.nextset():
+                return results
 
 
 def _opted_out(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate]
@@ -249,13 +313,19 @@ def _opted_out(connection: Connection, sql: _Statements, gates: Sequence[Pending
 
 
 def _admit_and_claim(connection: Connection, sql: _Statements, gates: Sequence[PendingSendGate],
-                     now: datetime) -> list[PendingSendGate]:
-    """Mark the admitted sends `sending` and claim them on the ledger; return those it already had."""
+                     now: datetime, commit: bool = False) -> list[PendingSendGate]:
+    """Mark the admitted sends `sending` and claim them on the ledger; return those it already had.
+
+    `commit` (PostgreSQL, begun by `_read_pipelined(begin=True)`): COMMIT goes in the same request.
+    """
     if sql.postgres:
-        rows = connection.connection.driver_connection.execute(_PG_ADMIT_AND_CLAIM, {
-            "ids": [g.key.notification_id for g in gates], "channels": [g.key.channel for g in gates],
-            "cases": [g.row.case_id for g in gates], "owners": [g.row.owner_id for g in gates], "now": now,
-        }).fetchall()
+        params = {"ids": [g.key.notification_id for g in gates], "channels": [g.key.channel for g in gates],
+                  "cases": [g.row.case_id for g in gates], "owners": [g.row.owner_id for g in gates], "now": now}
+        raw = connection.connection.driver_connection
+        if commit:
+            rows, _committed = _requested(raw, _PG_ADMIT_AND_CLAIM + ";COMMIT", params)
+        else:
+            rows = raw.execute(_PG_ADMIT_AND_CLAIM, params).fetchall()
     else:
         connection.execute(sql.admit, {**sql.keys(gates), "now": now})
         rows = connection.execute(

@@ -131,7 +131,8 @@ class Dispatcher:
         self.pacers = {channel: Pacer(rules.rate_per_second) for channel in sender.providers}
         self._wake = threading.Event()
         # Workers' gate checks and settlements that arrive together share one transaction (group_commit.py).
-        self._admissions = GroupCommit(engine, batch_gate.admit_all, largest=BATCH, lanes=ADMISSION_LANES)
+        self._admissions = GroupCommit(engine, batch_gate.admit_committed, largest=BATCH, lanes=ADMISSION_LANES,
+                                       prepare=batch_gate.autocommitted)
         self._settler: BackgroundCommit | None = None  # during a tick
 
     def wake(self) -> None:

@@ -44,9 +44,10 @@ class GroupCommit(Generic[Item, Result]):
     """
 
     def __init__(self, engine: Engine, work: Callable[[Connection, list[Item]], list[Result]],
-                 largest: int = 1000, lanes: int = 1):
+                 largest: int = 1000, lanes: int = 1, prepare: Callable[[Connection], None] | None = None):
         self.engine = engine
         self.work = work
+        self.prepare = prepare  # called on each connection it opens, before its first transaction
         self.largest = largest
         self.lanes = lanes  # transactions that may run at once (each on its own connection)
         self._lock = threading.Lock()
@@ -110,7 +111,10 @@ class GroupCommit(Generic[Item, Result]):
             connection = self._idle.pop() if self._idle else None
         results = error = None
         try:
-            connection = connection or self.engine.connect()
+            if connection is None:
+                connection = self.engine.connect()
+                if self.prepare is not None:
+                    self.prepare(connection)
             with connection.begin():
                 results = self.work(connection, [s.item for s in batch])
         except BaseException as exc:  # every send of the batch hears it; none was decided

@@ -6,6 +6,8 @@ cost per send. The governor runs with caps far above the load: it counts, it nev
 N2 sends 100,000 reminder emails (BENCH_NOTIFIER_EMAILS) through the SendGrid stand-in, also
 answering after 50 ms, and reports the requests made (batches of up to 1,000) and the seconds.
 The stand-ins run in their own processes, as the providers would: their CPU is not ours.
+`python -m tests.bench.notifier` runs only T and N1, BENCH_ROUNDS times each, and prints the
+process CPU each spends per send.
 """
 from __future__ import annotations
 
