@@ -370,3 +370,13 @@ def test_the_api_document_describes_the_new_endpoints(client):
 def test_a_lifetime_that_is_not_a_positive_number_stops_the_service_at_start(variable, value):
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env({variable: value})
+
+
+def test_deactivating_takes_true_or_false_and_nothing_that_merely_looks_like_it(app, client):
+    from shared.auth import issue_token
+
+    admin = {"Authorization": f"Bearer {issue_token(app.config['SECRET_KEY'], 'root', 'admin')}"}
+    for value in (0, "no", "false", None):
+        answer = client.patch("/api/v1/staff/anyone", json={"active": value}, headers=admin)
+        assert answer.status_code == 422, value
+        assert "active" in str(answer.get_json()["errors"])

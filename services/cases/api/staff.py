@@ -33,7 +33,7 @@ from services.cases.api.auth import failed_sign_ins
 from services.cases.api.common import PageArgs, engine, now, page_of, visible_communities
 from services.cases.people import staff_accounts
 from shared.auth import ROLES, require_staff
-from shared.schemas import StrictSchema
+from shared.schemas import JsonBool, StrictSchema
 
 log = logging.getLogger(__name__)
 blp = Blueprint("staff", __name__, url_prefix="/api/v1", description="Staff")
@@ -55,7 +55,7 @@ class StaffIn(StrictSchema):
 class StaffPatch(StrictSchema):
     role = fields.Str(validate=validate.OneOf(ROLES))
     communities = COMMUNITY_LIST
-    active = fields.Bool()
+    active = JsonBool()
     email = EMAIL
 
     @validates_schema
@@ -247,7 +247,7 @@ def sign_out_everywhere(staff_id: str):
 
 @blp.post("/staff/<staff_id>/password")
 @require_staff()
-@blp.arguments(PasswordIn)
+@blp.arguments(PasswordIn, required=False)  # no body: a reset with a generated password
 @blp.response(200, PasswordOut)
 def change_password(body, staff_id: str):
     """Set a new password and revoke every sign-in of this staff member. Your own: give `current_password`
