@@ -28,6 +28,9 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # gunicorn's control socket (a shared ~/.gunicorn path by default) would clash between the
 # three masters on one machine; ops use signals instead.
 control_socket_disable = True
+# gunicorn's largest request line (its default is 4094 bytes): the print queue's batch download
+# takes up to 200 letter ids in its query. Longer lines get gunicorn's own 414 page, not our JSON.
+limit_request_line = 8190
 # Recycle workers now and then so a slow leak never becomes an outage.
 max_requests = 10000
 max_requests_jitter = 1000
