@@ -31,10 +31,10 @@ reply: $(STAMP) ## Simulate an owner's text reply: make reply FROM=+861380013800
 token: $(STAMP) ## Print an admin staff token
 	$(PY) -m services.cases token --sub local-admin --role admin
 
-# pytest-xdist workers for `make test`; tests that share a started e2e system stay on one worker.
+# pytest-xdist workers for `make test` (tests/conftest.py says which tests go together).
 TEST_WORKERS ?= 2
 test: $(STAMP) ## Run the whole suite (unit, integration on RabbitMQ + PostgreSQL, e2e) on two workers (TEST_WORKERS=0: one process)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 unit: $(STAMP) ## Run the unit tests only
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

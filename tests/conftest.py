@@ -77,3 +77,28 @@ def artifacts_dir():
     path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """How `make test` shares the tests out between its pytest-xdist workers.
+
+    A module's tests go to one worker together (pytest-xdist's loadscope, biggest first), and so do
+    all the e2e tests on one transport: they share one started system (tests/e2e/conftest.py's
+    `running`), which is then started once per transport in the whole run.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSystemsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            transport = e2e_transport(nodeid)
+            return f"e2e-{transport}" if transport else super()._split_scope(nodeid)
+
+    return SharedSystemsTogether(config, log)
+
+
+def e2e_transport(nodeid: str) -> str | None:
+    """'embedded' or 'rabbitmq' for an e2e test that runs on the shared system of that transport."""
+    if not nodeid.startswith("tests/e2e/") or not nodeid.endswith("]"):
+        return None
+    first = nodeid[nodeid.index("[") + 1:-1].split("-")[0]
+    return first if first in {"embedded", "rabbitmq"} else None

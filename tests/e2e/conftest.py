@@ -116,18 +116,3 @@ def _dump_logs(log_dir) -> None:
     for path in sorted(log_dir.glob("*.log")):
         print(f"==> {path.name}\n{path.read_text(errors='replace')[-3000:]}")
 
-
-def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist's `--dist loadgroup`, keep the tests that share a started system on one worker.
-
-    Each transport's system (`running`) and each browser module's system is then started once in
-    the whole run, not once per worker that happens to get one of its tests.
-    """
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if not item.nodeid.startswith("tests/e2e/"):
-            continue
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        group = f"e2e-{params['running']}" if "running" in params else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
