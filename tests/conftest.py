@@ -79,6 +79,7 @@ def artifacts_dir():
     return path
 
 
+@pytest.hookimpl(optionalhook=True)  # only a hook where pytest-xdist is loaded (not with -p no:xdist)
 def pytest_xdist_make_scheduler(config, log):
     """How `make test` shares the tests out between its pytest-xdist workers.
 

@@ -249,9 +249,10 @@ class FakeTwilio(ScriptedServer):
                                   name=f"twilio-progress-{sid}", daemon=True)
         with self._lock:
             self.messages[sid] = message
-            # Forget finished threads so long benchmark runs do not pile them up.
+            # Forget finished threads so long benchmark runs do not pile them up. Started under the
+            # lock, so stop() never finds a thread it cannot join yet.
             self._progress_threads = [t for t in self._progress_threads if t.is_alive()] + [thread]
-        thread.start()
+            thread.start()
         return dict(message)
 
     # --- background delivery ---------------------------------------------------------------
