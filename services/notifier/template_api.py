@@ -19,6 +19,7 @@ from shared.web import error_response
 
 template_overrides_api = Blueprint("template_overrides", __name__, url_prefix="/api/v1/templates")
 PATH = "/<community>/<template>/<channel>/<locale>"
+COMMUNITY_ID_LENGTH = 64
 
 
 class WordingBody(StrictSchema):
@@ -28,6 +29,8 @@ class WordingBody(StrictSchema):
 
 def _refused(community: str, template: str, channel: str, locale: str):
     """The error response for a path we do not serve, or None."""
+    if len(community) > COMMUNITY_ID_LENGTH:  # no community has such an id (and it would not fit its column)
+        return error_response(404, f"No community has an id longer than {COMMUNITY_ID_LENGTH} characters.")
     if template not in templates.TEMPLATES or channel not in templates.CHANNELS or locale not in templates.LOCALES:
         return error_response(404, "No such template, channel or language.", {
             "template": list(templates.TEMPLATES), "channel": list(templates.CHANNELS),

@@ -94,6 +94,13 @@ def test_another_community_keeps_the_default_wording(client, engine):
     ("email", {"body": "Dear {{ name }}", "subject": "Owed {{ balance }}"}, "subject", "balance"),
     ("email", {"body": "{% if false %}{{ name }}{% endif %}", "subject": "Fee"}, "body", "renders nothing"),
     ("sms", {"body": "x", "extra": 1}, "extra", "Unknown field"),
+    # Wording that would make the checking web worker build gigabytes is refused before it runs.
+    ("sms", {"body": "{{ 'x' * 10**10 }}"}, "body", "may not compute"),
+    ("sms", {"body": "{{ (2**1000000)|string|length }}"}, "body", "may not compute"),
+    ("sms", {"body": "{{ name.ljust(999999999) }}"}, "body", "may not call"),
+    ("sms", {"body": "{{ name|center(999999999) }}"}, "body", "No filter named 'center'"),
+    ("sms", {"body": "{{ '%999999999s'|format(name) }}"}, "body", "No filter named 'format'"),
+    ("sms", {"body": "{% for i in range(100000) %}{{ name }}{% endfor %}"}, "body", "Unknown variables: range"),
 ])
 def test_wording_that_cannot_be_sent_is_refused_with_422_and_nothing_is_stored(
         client, engine, channel, body, field, words):
@@ -122,6 +129,7 @@ def test_the_segment_limit_comes_from_sms_max_segments(client, engine, monkeypat
     (staff("manager"), URL.format(channel="letter", locale="en"), 404),
     (staff("manager"), URL.format(channel="sms", locale="fr"), 404),
     (staff("manager"), "/api/v1/templates/lakeside/birthday/sms/en", 404),
+    (staff("manager", ("x" * 65,)), "/api/v1/templates/" + "x" * 65 + "/reminder/sms/en", 404),
 ])
 def test_only_a_manager_of_the_community_saves_known_wording(client, engine, headers, path, status):
     response = client.put(path, headers=headers, json={"body": "Pay {{ amount }}"})

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from services.notifier.segments import measure
@@ -30,8 +31,38 @@ SAMPLE = {
            "unit": "Building 12, Unit 2, Room 1203", "date": "31 December 2026"},
 }
 
-_lenient = SandboxedEnvironment(autoescape=False)  # a value missing at send time renders empty
-_strict = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+# The filters wording may use: none of them can make a text much longer than its input.
+SAFE_FILTERS = ("default", "d", "upper", "lower", "title", "capitalize", "trim", "striptags", "string",
+                "length", "first", "last", "join", "replace", "truncate")
+
+
+class WordingSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, narrowed to what wording needs: filling in values, `if`, a few filters.
+
+    The plain sandbox keeps templates from reaching Python's internals but not from computing:
+    `{{ 'x' * 10**10 }}`, `{{ name.ljust(999999999) }}` or `{{ lipsum(10**6) }}` would make the web
+    worker that checks a staff member's new wording build gigabytes. So no arithmetic, no calls (of
+    functions or methods), no globals, and only the filters above.
+    """
+
+    intercepted_binops = frozenset(("+", "-", "*", "/", "//", "%", "**"))
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.globals.clear()
+        self.filters = {name: self.filters[name] for name in SAFE_FILTERS}
+        self.tests = {name: test for name, test in self.tests.items()
+                      if name in ("defined", "undefined", "none", "number", "string", "eq", "ne", "in")}
+
+    def call_binop(self, context, operator, left, right):
+        raise SecurityError(f"wording may not compute (the {operator!r} operator)")
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's own signature
+        raise SecurityError("wording may not call functions or methods")
+
+
+_lenient = WordingSandbox(autoescape=False)  # a value missing at send time renders empty
+_strict = WordingSandbox(autoescape=False, undefined=StrictUndefined)
 _html = Environment(autoescape=True)
 _EMAIL_LAYOUT = _html.from_string(
     '<!doctype html>\n<html lang="{{ lang }}"><head><meta charset="utf-8"></head><body>\n'
@@ -130,9 +161,9 @@ def check_wording(channel: str, locale: str, wording: Wording, max_segments: int
 def _strict_render(source: str, values: dict) -> tuple[str | None, str]:
     try:
         parsed = _strict.parse(source)
+        unknown = meta.find_undeclared_variables(parsed) - VARIABLES  # also names a filter wording may not use
     except TemplateSyntaxError as exc:
         return f"Not a valid template (line {exc.lineno}): {exc.message}", ""
-    unknown = meta.find_undeclared_variables(parsed) - VARIABLES
     if unknown:
         return (f"Unknown variables: {', '.join(sorted(unknown))}. "
                 f"Known: {', '.join(sorted(VARIABLES))}."), ""
