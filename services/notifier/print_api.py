@@ -16,7 +16,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from services.notifier import print_queue
 from services.notifier.letters import LetterShelf
 from shared.auth import require_staff
-from shared.schemas import StrictSchema
+from shared.schemas import IN_CALENDAR, StrictSchema
 from shared.web import error_response
 
 blp = Blueprint("print_queue", __name__, url_prefix="/api/v1", description="Letters to print and post")
@@ -38,7 +38,7 @@ class BatchFilter(StrictSchema):
 class Posting(StrictSchema):
     tracking_number = fields.Str(required=True, validate=[
         validate.Length(min=4, max=64), validate.Regexp(r"^[A-Za-z0-9-]+$", error="Letters, digits and '-' only.")])
-    posted_on = fields.Date(required=True)
+    posted_on = fields.Date(required=True, validate=IN_CALENDAR)
 
     @validates("posted_on")
     def not_in_the_future(self, value: date, **_kwargs) -> None:

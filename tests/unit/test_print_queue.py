@@ -280,8 +280,9 @@ def test_a_posted_letter_cannot_go_back_to_printed(world, api):
     ({"tracking_number": "XA1<script>", "posted_on": str(DAY)}, "tracking_number"),
     ({"tracking_number": "XA123456789CN", "posted_on": "yesterday"}, "posted_on"),
     ({"tracking_number": "XA123456789CN", "posted_on": str(date.today() + timedelta(days=30))}, "posted_on"),
+    ({"tracking_number": "XA123456789CN", "posted_on": "0001-01-01"}, "posted_on"),
     ({"tracking_number": "XA123456789CN", "posted_on": str(DAY), "by": "me"}, "by"),
-], ids=["no-tracking-number", "bad-tracking-number", "bad-date", "future-date", "unknown-field"])
+], ids=["no-tracking-number", "bad-tracking-number", "bad-date", "future-date", "year-one", "unknown-field"])
 def test_a_bad_posting_is_refused_with_the_field_named_and_nothing_changes(world, api, body, field):
     notification_id = ask_letter(world)
 
