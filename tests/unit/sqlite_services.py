@@ -21,7 +21,7 @@ SETTINGS_VARIABLES = (
     "TWILIO_API_BASE_URL", "SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL", "SENDGRID_API_HOST",
     "SENDGRID_WEBHOOK_PUBLIC_KEY", "GATEWAY_PUBLIC_URL", "SMS_PROVIDER", "EMAIL_PROVIDER",
     "PROVIDER_TIMEOUT_SECONDS", "LOG_LEVEL", "BROKER_NAMESPACE", "OUTBOX_POLL_SECONDS", "REPLY_DOMAIN",
-    "SENDGRID_INBOUND_SECRET",
+    "SENDGRID_INBOUND_SECRET", "STAFF_TOKEN_MINUTES", "STAFF_SESSION_HOURS", "GATEWAY_TRUSTED_PROXIES",
 )
 _QUIETED_LOGGERS = ("twilio.http_client", "urllib3", "amqp", "kombu")
 
@@ -96,3 +96,16 @@ def add_community(engine: Engine, community: str = "lakeside-garden", timezone: 
             send_windows=["09:30", "14:00", "19:30"], quiet_start="21:00", quiet_end="08:00",
             holiday_calendar="CN", skip_weekends=False, ladder=None, created_at=now, updated_at=now,
         ))
+
+
+def cases_app(tmp_path: Path, monkeypatch, now, communities: tuple[str, ...], secret: str = "cases-secret"):
+    """The cases app on a migrated SQLite database, its clock at `now`, with `communities` set up."""
+    from services.cases.app import create_app
+
+    set_environment(monkeypatch, CASES_DATABASE_URL=migrated_database(tmp_path, "cases"), DATA_DIR=str(tmp_path),
+                    SECRET_KEY=secret)
+    with root_logging_kept():
+        app = create_app({"CASES_NOW": now})
+    for community in communities:
+        add_community(app.extensions["cases.db"], community)
+    return app

@@ -9,12 +9,11 @@ from sqlalchemy import select, update
 
 from services.cases import domain, handlers, people
 from services.cases.__main__ import main as cases_cli
-from services.cases.app import create_app
 from services.cases.tables import case_assignments, cases, staff
 from shared.auth import Staff, issue_token, read_token
 from tests.unit.sqlite_services import (
     add_community,
-    migrated_database,
+    cases_app,
     root_logging_kept,
     row_count,
     set_environment,
@@ -29,12 +28,7 @@ LAST_YEAR, THIS_YEAR = date(2024, 11, 30), date(2025, 4, 30)
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    url = migrated_database(tmp_path, "cases")
-    set_environment(monkeypatch, CASES_DATABASE_URL=url, DATA_DIR=str(tmp_path), SECRET_KEY="cases-secret")
-    with root_logging_kept():
-        app = create_app({"CASES_NOW": lambda: NOW})
-    for community in (HOME, ELSEWHERE):
-        add_community(app.extensions["cases.db"], community)
+    app = cases_app(tmp_path, monkeypatch, lambda: NOW, (HOME, ELSEWHERE))
     yield app
     app.extensions["cases.db"].dispose()
 

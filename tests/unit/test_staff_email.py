@@ -12,18 +12,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from services.cases import people
-from services.cases.app import create_app
 from services.cases.people.staff_accounts import set_email
 from services.cases.tables import metadata, staff
 from shared.db import make_engine
 from shared.logs import JsonFormatter
 from shared.migrations import alembic_config
 from tests.unit.sqlite_services import (
-    add_community,
-    migrated_database,
-    root_logging_kept,
+    cases_app,
     row_count,
-    set_environment,
 )
 from tests.unit.test_people import ELSEWHERE, HOME, NOW, PASSWORD, bearer, hire
 
@@ -34,12 +30,7 @@ ADMIN = ("admin-1", "admin", ())
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    url = migrated_database(tmp_path, "cases")
-    set_environment(monkeypatch, CASES_DATABASE_URL=url, DATA_DIR=str(tmp_path), SECRET_KEY="cases-secret")
-    with root_logging_kept():
-        app = create_app({"CASES_NOW": lambda: NOW})
-    for community in (HOME, ELSEWHERE):
-        add_community(app.extensions["cases.db"], community)
+    app = cases_app(tmp_path, monkeypatch, lambda: NOW, (HOME, ELSEWHERE))
     yield app
     app.extensions["cases.db"].dispose()
 

@@ -17,12 +17,11 @@ from services.cases.app import create_app
 from services.cases.tables import staff, staff_sessions
 from shared.auth import Staff, issue_token, read_token
 from shared.config import ConfigError, Settings
-from tests.unit.sqlite_services import add_community, migrated_database, root_logging_kept, set_environment
+from tests.unit.sqlite_services import cases_app, migrated_database, root_logging_kept, set_environment
 
 HOME, ELSEWHERE = "lakeside-garden", "river-view"
 SIGNED_IN_AT = datetime(2025, 6, 15, 2, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
-SESSION_VARIABLES = ("STAFF_TOKEN_MINUTES", "STAFF_SESSION_HOURS")
 SECRET = "sessions-secret"
 
 
@@ -43,14 +42,7 @@ def clock():
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, clock):
-    url = migrated_database(tmp_path, "cases")
-    set_environment(monkeypatch, CASES_DATABASE_URL=url, DATA_DIR=str(tmp_path), SECRET_KEY=SECRET)
-    for name in SESSION_VARIABLES:  # not (yet) among those set_environment clears
-        monkeypatch.delenv(name, raising=False)
-    with root_logging_kept():
-        app = create_app({"CASES_NOW": clock})
-    for community in (HOME, ELSEWHERE):
-        add_community(app.extensions["cases.db"], community)
+    app = cases_app(tmp_path, monkeypatch, clock, (HOME, ELSEWHERE), SECRET)
     yield app
     app.extensions["cases.db"].dispose()
 

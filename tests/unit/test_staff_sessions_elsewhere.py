@@ -11,7 +11,6 @@ from services.notifier.app import create_app as notifier_app
 from shared.auth import issue_token
 from tests.unit.sqlite_services import migrated_database, root_logging_kept, set_environment
 
-SESSION_VARIABLES = ("STAFF_TOKEN_MINUTES", "STAFF_SESSION_HOURS")
 SECRET = "shared-secret"
 SERVICES = {
     "notifier": (notifier_app, "NOTIFIER_DATABASE_URL", "/api/v1/owners/owner-1/sends"),
@@ -21,8 +20,6 @@ SERVICES = {
 
 def build(service: str, tmp_path, monkeypatch, config: dict | None = None, **environment: str):
     create_app, database_variable, _ = SERVICES[service]
-    for name in SESSION_VARIABLES:  # not (yet) among those set_environment clears
-        monkeypatch.delenv(name, raising=False)
     set_environment(monkeypatch, DATA_DIR=str(tmp_path), SECRET_KEY=SECRET,
                     **{database_variable: migrated_database(tmp_path, service)}, **environment)
     with root_logging_kept():
